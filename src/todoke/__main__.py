@@ -1,0 +1,5 @@
+"""``python -m todoke`` is the ``todoke`` command."""
+
+from todoke.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""todoke.api.compat."""

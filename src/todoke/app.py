@@ -1,0 +1,120 @@
+"""Composition root: builds the concrete adapters and hands them to the services and edges.
+
+``Runtime`` owns what a process runs (database, group committer, services); ``create_app``
+builds the ASGI application on top of it. ``todoke serve`` starts both in one event loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+
+from todoke import __version__
+from todoke.api.auth import bearer_account
+from todoke.api.errors import EXCEPTION_HANDLERS
+from todoke.api.health import healthz, readyz
+from todoke.api.v1.messages import MessagesController
+from todoke.config import Settings
+from todoke.services.accounts import AccountService
+from todoke.services.container import Services
+from todoke.services.messages import MessagePolicy, MessageService
+from todoke.store.accounts import AccountStore
+from todoke.store.database import Database
+from todoke.store.messages import MessageStore
+from todoke.store.writer import GroupCommitter
+
+
+class Runtime:
+    """The long-lived parts of one todoke process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(
+            settings.database_url,
+            pool_size=settings.db_pool_size,
+            sqlite_synchronous=settings.sqlite_synchronous,
+            connect_timeout=settings.db_connect_timeout,
+        )
+        self.writer = GroupCommitter(self.db, max_batch=settings.group_commit_max_batch)
+        self.services = Services(
+            accounts=AccountService(
+                AccountStore(self.db), cache_seconds=settings.token_cache_seconds
+            ),
+            messages=MessageService(
+                MessageStore(self.db, self.writer),
+                MessagePolicy(
+                    default_validity_seconds=settings.default_validity_seconds,
+                    max_validity_seconds=settings.max_validity_seconds,
+                    max_text_characters=settings.max_text_characters,
+                ),
+            ),
+            idempotency_ttl_ms=settings.idempotency_ttl_seconds * 1000,
+            batch_max_messages=settings.batch_max_messages,
+        )
+        self._started = False
+
+    async def start(self, *, migrate: bool = True) -> None:
+        if self._started:
+            return
+        if migrate:
+            await self.db.migrate()
+        self.writer.start()
+        self._started = True
+
+    async def stop(self) -> None:
+        if not self._started:
+            return
+        await self.writer.stop()
+        await self.db.dispose()
+        self._started = False
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
+    """The ASGI application. Without a ``runtime`` it starts and stops its own."""
+    rt = runtime or Runtime(settings)
+    owns_runtime = runtime is None
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if owns_runtime:
+            await rt.start()
+        try:
+            yield
+        finally:
+            if owns_runtime:
+                await rt.stop()
+
+    openapi = OpenAPIConfig(
+        title="todoke API",
+        version=__version__,
+        description="Native JSON API of todoke (届け): durable SMS accept for Japan.",
+        path="/",
+        render_plugins=[JsonRenderPlugin(path="/openapi.json"), SwaggerRenderPlugin(path="/docs")],
+        components=Components(
+            security_schemes={
+                "bearer": SecurityScheme(type="http", scheme="bearer", description="API token")
+            }
+        ),
+        security=[{"bearer": []}],
+    )
+    return Litestar(
+        route_handlers=[healthz, readyz, MessagesController],
+        dependencies={"account": Provide(bearer_account)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        openapi_config=openapi,
+        lifespan=[lifespan],
+        state=_state(rt),
+        request_max_body_size=settings.max_body_bytes,
+        debug=False,
+    )
+
+
+def _state(rt: Runtime) -> State:
+    return State({"services": rt.services, "db": rt.db, "runtime": rt})

@@ -1,0 +1,1 @@
+"""todoke.carriers.smpp."""

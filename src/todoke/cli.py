@@ -1,0 +1,201 @@
+"""The ``todoke`` command: everything an operator does, plus ``serve``.
+
+Each command builds the one :class:`~todoke.config.Settings` object (environment, then flags)
+and passes it down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from todoke.config import Settings
+
+T = TypeVar("T")
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="todoke (届け): SMS for Japan")
+accounts_app = typer.Typer(no_args_is_help=True, help="Customer accounts")
+tokens_app = typer.Typer(no_args_is_help=True, help="API tokens")
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(tokens_app, name="tokens")
+
+DbOpt = Annotated[str | None, typer.Option("--database-url", help="Overrides TODOKE_DATABASE_URL")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    return Settings(**values)
+
+
+def _run(coro: Callable[[], Awaitable[T]]) -> T:
+    async def main() -> T:
+        return await coro()
+
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS
+        return asyncio.run(main())
+    return uvloop.run(main())
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Overrides TODOKE_HOST")] = None,
+    port: Annotated[int | None, typer.Option(help="Overrides TODOKE_PORT")] = None,
+    database_url: DbOpt = None,
+) -> None:
+    """Start todoke: API, workers and (without a real connector) the carrier simulator."""
+    from todoke.server import serve as run_server
+
+    settings = _settings(host=host, port=port, database_url=database_url)
+    _run(lambda: run_server(settings))
+
+
+@app.command()
+def migrate(database_url: DbOpt = None) -> None:
+    """Create or upgrade the database schema."""
+    from todoke.app import Runtime
+
+    async def go() -> None:
+        rt = Runtime(_settings(database_url=database_url))
+        try:
+            await rt.db.migrate()
+        finally:
+            await rt.db.dispose()
+
+    _run(go)
+    typer.echo("database is up to date")
+
+
+async def _with_runtime(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
+    from todoke.app import Runtime
+
+    rt = Runtime(settings)
+    await rt.start()
+    try:
+        return await action(rt.services)
+    finally:
+        await rt.stop()
+
+
+def _account_json(account: Any, token: str | None = None) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "clientId": account.id,
+        "name": account.name,
+        "role": account.role,
+        "smsCode": account.default_sender_code,
+        "smsCodes": list(account.sender_codes),
+    }
+    if token is not None:
+        out["token"] = token
+    return out
+
+
+@accounts_app.command("create")
+def accounts_create(
+    name: Annotated[str, typer.Option(help="Account name")],
+    client_id: Annotated[int | None, typer.Option("--client-id", help="clientId")] = None,
+    sms_code: Annotated[str | None, typer.Option("--sms-code", help="smsCode (5-6)")] = None,
+    role: Annotated[str, typer.Option(help="client | agency_viewer")] = "client",
+    database_url: DbOpt = None,
+) -> None:
+    """Create an account; prints its clientId, smsCode and token (shown once)."""
+    from todoke.errors import TodokeError
+
+    async def action(services: Any) -> Any:
+        return await services.accounts.create(
+            name, client_id=client_id, sms_code=sms_code, role=role
+        )
+
+    try:
+        issued = _run(lambda: _with_runtime(_settings(database_url=database_url), action))
+    except TodokeError as exc:
+        _fail(exc.message)
+    _print_json(_account_json(issued.account, issued.token))
+
+
+@accounts_app.command("list")
+def accounts_list(database_url: DbOpt = None) -> None:
+    """List accounts (never their tokens)."""
+
+    async def action(services: Any) -> Any:
+        return await services.accounts.all()
+
+    found = _run(lambda: _with_runtime(_settings(database_url=database_url), action))
+    _print_json([_account_json(a) for a in found])
+
+
+@tokens_app.command("rotate")
+def tokens_rotate(
+    client_id: Annotated[int, typer.Option("--client-id", help="clientId")],
+    database_url: DbOpt = None,
+) -> None:
+    """Revoke the account's tokens and print a new one (shown once)."""
+    from todoke.errors import TodokeError
+
+    async def action(services: Any) -> Any:
+        return await services.accounts.rotate_token(client_id)
+
+    try:
+        token = _run(lambda: _with_runtime(_settings(database_url=database_url), action))
+    except TodokeError as exc:
+        _fail(exc.message)
+    _print_json({"clientId": client_id, "token": token})
+
+
+@app.command()
+def send(
+    to: Annotated[str, typer.Option(help="Destination number (090…, +8190…)")],
+    text: Annotated[str, typer.Option(help="Message text")],
+    sender: Annotated[str | None, typer.Option("--from", help="smsCode")] = None,
+    url: Annotated[str | None, typer.Option(help="API base URL (default: this host)")] = None,
+    token: Annotated[str | None, typer.Option(help="API token (or TODOKE_API_TOKEN)")] = None,
+    client_tag: Annotated[str | None, typer.Option("--client-tag")] = None,
+) -> None:
+    """Send one message through the HTTP API (a client, like any integrator's)."""
+    import httpx
+
+    settings = _settings()
+    api_token = token or settings.api_token
+    if not api_token:
+        _fail("give --token or set TODOKE_API_TOKEN")
+    body: dict[str, Any] = {"to": to, "text": text}
+    if sender:
+        body["from"] = sender
+    if client_tag:
+        body["clientTag"] = client_tag
+    base = (url or settings.base_url).rstrip("/")
+    try:
+        response = httpx.post(
+            f"{base}/v1/messages",
+            json=body,
+            headers={"Authorization": f"Bearer {api_token}"},
+            timeout=30,
+        )
+    except httpx.HTTPError as exc:
+        _fail(f"cannot reach {base}: {exc}")
+    typer.echo(response.text)
+    if response.status_code >= 300:
+        raise typer.Exit(1)
+
+
+def main() -> None:
+    """Console entry point."""
+    app(prog_name="todoke")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,84 @@
+"""The one settings object.
+
+Built once at start-up (from ``TODOKE_*`` environment variables, a ``.env`` file and CLI flags)
+and passed down: ``create_app(settings)``. Nothing else in todoke reads ``os.environ``.
+The defaults are the embedded set-up: a SQLite file, loopback, the built-in carrier simulator.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting todoke has. Environment variable = ``TODOKE_`` + upper-case field name."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TODOKE_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # --- storage -------------------------------------------------------------------------
+    database_url: str = Field(
+        default="sqlite:///./todoke.db",
+        description="sqlite:///PATH (embedded default) or postgresql://USER@HOST:PORT/DB",
+    )
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = Field(
+        default="FULL",
+        description="SQLite PRAGMA synchronous. FULL survives power loss; NORMAL survives "
+        "process crashes (kill -9) but not an OS crash.",
+    )
+    db_pool_size: int = Field(default=8, ge=1, description="Read connections per process.")
+    db_connect_timeout: float = Field(default=5.0, gt=0)
+    group_commit_max_batch: int = Field(
+        default=2000, ge=1, description="Most write jobs joined into one transaction."
+    )
+
+    # --- HTTP ----------------------------------------------------------------------------
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = Field(
+        default=None, description="Base URL printed for users; default http://HOST:PORT"
+    )
+    max_body_bytes: int = Field(default=20 * 1024 * 1024, ge=1024)
+    batch_max_messages: int = Field(default=10_000, ge=1)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = "console"
+    access_log: bool = False
+
+    # --- accounts and tokens -----------------------------------------------------------
+    demo_account: bool = Field(
+        default=True, description="Create a demo account on first start of an empty database."
+    )
+    token_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long a verified token is trusted without a lookup."
+    )
+    idempotency_ttl_seconds: int = Field(default=24 * 3600, ge=60)
+
+    api_token: str | None = Field(
+        default=None, description="Token that `todoke send` uses (the CLI is an API client)."
+    )
+
+    # --- messages ------------------------------------------------------------------------
+    default_validity_seconds: int = Field(default=48 * 3600, ge=60)
+    max_validity_seconds: int = Field(default=7 * 24 * 3600, ge=60)
+    max_text_characters: int = Field(default=660, ge=1)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_scheme(cls, value: str) -> str:
+        if not value.startswith(("sqlite", "postgresql", "postgres://")):
+            raise ValueError("database_url must be sqlite:///… or postgresql://…")
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        """Whether the embedded SQLite store is in use."""
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def base_url(self) -> str:
+        """Where users reach the HTTP API."""
+        return self.public_url or f"http://{self.host}:{self.port}"

@@ -1,0 +1,79 @@
+"""``todoke serve``: one process running the HTTP API (and, later, workers) in one event loop."""
+
+from __future__ import annotations
+
+import shlex
+
+import uvicorn
+
+from todoke import __version__
+from todoke.app import Runtime, create_app
+from todoke.config import Settings
+from todoke.logging import configure
+from todoke.store.database import redacted
+
+DEMO_NAME = "demo"
+
+
+async def serve(settings: Settings) -> None:
+    """Run until SIGINT/SIGTERM; in-flight writes are committed before exit."""
+    configure(settings.log_level, settings.log_format)
+    runtime = Runtime(settings)
+    await runtime.start()
+    try:
+        print(await _banner(runtime), flush=True)
+        config = uvicorn.Config(
+            create_app(settings, runtime),
+            host=settings.host,
+            port=settings.port,
+            http="httptools",
+            lifespan="on",
+            access_log=settings.access_log,
+            log_level="warning",
+            server_header=False,
+            timeout_keep_alive=30,
+            backlog=4096,
+        )
+        await uvicorn.Server(config).serve()
+    finally:
+        await runtime.stop()
+
+
+async def _banner(runtime: Runtime) -> str:
+    settings = runtime.settings
+    base = settings.base_url
+    lines = [
+        f"todoke {__version__} listening on {base}",
+        f"  database: {redacted(settings.database_url)}",
+        f"  API docs: {base}/docs   OpenAPI: {base}/openapi.json",
+    ]
+    accounts = runtime.services.accounts
+    if settings.demo_account and await accounts.count() == 0:
+        issued = await accounts.create(DEMO_NAME)
+        token = issued.token
+        lines += [
+            "",
+            f"Demo account created: clientId {issued.account.id}, "
+            f"smsCode {issued.account.default_sender_code}",
+            f"  token: {token}   (shown once: keep it)",
+            "",
+            "Send a first message:",
+            "  " + send_example(base, token),
+            "Then read it back (use the id from the answer):",
+            f"  curl -sS {base}/v1/messages/ID -H 'Authorization: Bearer {token}'",
+        ]
+    else:
+        lines += [
+            "",
+            "Accounts: `todoke accounts list`; a new token: `todoke tokens rotate --client-id N`.",
+        ]
+    return "\n".join(lines)
+
+
+def send_example(base: str, token: str) -> str:
+    """A ready-to-paste curl command that sends one message."""
+    body = '{"to": "090-1234-5678", "text": "こんにちは、todokeです"}'
+    return (
+        f"curl -sS -X POST {base}/v1/messages -H 'Authorization: Bearer {token}' "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    )

@@ -1,0 +1,148 @@
+"""Table definitions (SQLAlchemy Core), the single source of the schema.
+
+Alembic migrations in ``store/migrations`` must produce exactly this schema; a test compares them.
+Timestamps are integer milliseconds since the Unix epoch (UTC): portable between SQLite and
+PostgreSQL, cheap to index and compare, and free of time-zone ambiguity. The edges render them
+in JST.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+Ms = sa.BigInteger  # epoch milliseconds
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    # The account id is the clientId of the 絶対リーチ! API: a positive integer.
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=False),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("role", sa.String(20), nullable=False, server_default="client"),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", Ms, nullable=False),
+)
+
+sender_codes = sa.Table(
+    "sender_codes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "account_id",
+        sa.BigInteger,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # smsCode of the 絶対リーチ! API: 5 or 6 characters, unique on the platform.
+    sa.Column("code", sa.String(20), nullable=False, unique=True),
+    sa.Column("is_default", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Index(None, "account_id"),
+)
+
+api_tokens = sa.Table(
+    "api_tokens",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column(
+        "account_id",
+        sa.BigInteger,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    # SHA-256 of the token (hex). Tokens are 32 random characters (~190 bits), so a fast hash
+    # is enough: there is nothing to brute-force, unlike a human password.
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("hint", sa.String(8), nullable=False),  # first characters, for operators only
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("revoked_at", Ms, nullable=True),
+    sa.Index(None, "account_id"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "account_id",
+        sa.BigInteger,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("sender_code", sa.String(20), nullable=True),
+    sa.Column("to_number", sa.String(20), nullable=False),  # E.164, +81…
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("encoding", sa.String(8), nullable=False),  # GSM7 | UCS2
+    sa.Column("parts", sa.SmallInteger, nullable=False),
+    sa.Column("characters", sa.Integer, nullable=False),
+    sa.Column("carrier", sa.String(16), nullable=True),  # explicit or detected; NULL = unknown
+    sa.Column("carrier_explicit", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("client_tag", sa.String(200), nullable=True),
+    sa.Column("group_tag", sa.String(200), nullable=True),
+    sa.Column("webhook_url", sa.String(2048), nullable=True),
+    sa.Column("schedule_at", Ms, nullable=True),
+    sa.Column("validity_until", Ms, nullable=False),
+    # Current status: the NTT CPaaS status name and its group id (seeds/004).
+    sa.Column("status", sa.String(64), nullable=False),
+    sa.Column("status_group", sa.SmallInteger, nullable=False),
+    sa.Column("error_code", sa.String(64), nullable=True),
+    sa.Column("cause", sa.String(40), nullable=True),
+    sa.Column("attempts", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("delivered_parts", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("billable_parts", sa.SmallInteger, nullable=False, server_default="0"),
+    # Dispatch queue: due time while the message waits for a (re)try; NULL when not queued.
+    sa.Column("due_at", Ms, nullable=True),
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until", Ms, nullable=True),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+    sa.Column("sent_at", Ms, nullable=True),
+    sa.Column("done_at", Ms, nullable=True),
+    sa.UniqueConstraint("account_id", "client_tag"),
+    sa.Index(None, "account_id", "created_at"),
+    sa.Index(None, "account_id", "group_tag"),
+    sa.Index(None, "due_at"),
+)
+
+message_events = sa.Table(
+    "message_events",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("message_id", sa.String(32), nullable=False),
+    sa.Column("account_id", sa.BigInteger, nullable=False),
+    sa.Column("status", sa.String(64), nullable=False),
+    sa.Column("status_group", sa.SmallInteger, nullable=False),
+    sa.Column("error_code", sa.String(64), nullable=True),
+    sa.Column("attempt", sa.SmallInteger, nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),  # JSON object, small
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Index(None, "message_id", "id"),
+)
+
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column(
+        "account_id",
+        sa.BigInteger,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", sa.String(255), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("status_code", sa.SmallInteger, nullable=False),
+    sa.Column("response", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("expires_at", Ms, nullable=False),
+    sa.Index(None, "expires_at"),
+)

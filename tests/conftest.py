@@ -1,0 +1,155 @@
+"""Shared fixtures: real databases (SQLite always, PostgreSQL when reachable), apps, accounts.
+
+PostgreSQL tests run when ``TODOKE_TEST_POSTGRES_URL`` points at a reachable server; CI sets
+``TODOKE_TEST_REQUIRE_POSTGRES=1`` so that an unreachable server fails the run instead of
+skipping those tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from todoke.app import Runtime, create_app
+from todoke.config import Settings
+
+PG_URL = os.environ.get("TODOKE_TEST_POSTGRES_URL", "")
+REQUIRE_PG = os.environ.get("TODOKE_TEST_REQUIRE_POSTGRES") == "1"
+
+
+def _pg_reachable() -> bool:
+    if not PG_URL:
+        return False
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover
+        return False
+
+    async def probe() -> bool:
+        try:
+            conn = await asyncpg.connect(PG_URL.replace("postgresql://", "postgres://"), timeout=3)
+        except (OSError, asyncpg.PostgresError):
+            return False
+        await conn.close()
+        return True
+
+    return asyncio.run(probe())
+
+
+PG_AVAILABLE = _pg_reachable()
+if REQUIRE_PG and not PG_AVAILABLE:
+    raise RuntimeError(f"TODOKE_TEST_REQUIRE_POSTGRES=1 but {PG_URL!r} is not reachable")
+
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if PG_AVAILABLE:
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL not reachable (set TODOKE_TEST_POSTGRES_URL)")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+def reset_postgres(url: str) -> None:
+    """Empty the test database: drop and recreate the public schema."""
+    import asyncpg
+
+    async def reset() -> None:
+        conn = await asyncpg.connect(url.replace("postgresql://", "postgres://"))
+        try:
+            await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+        finally:
+            await conn.close()
+
+    asyncio.run(reset())
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh, empty database of each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'todoke.db'}"
+    reset_postgres(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'todoke.db'}"
+
+
+def make_settings(database_url: str, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "demo_account": False,
+        "sqlite_synchronous": "NORMAL",
+        "token_cache_seconds": 0.0,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return make_settings(database_url)
+
+
+@pytest.fixture
+async def runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    rt = Runtime(settings)
+    await rt.start()
+    try:
+        yield rt
+    finally:
+        await rt.stop()
+
+
+@pytest.fixture
+async def client(settings: Settings, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client bound to the app in the test's own event loop (the runtime's loop)."""
+    app = create_app(settings, runtime)
+    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+class Tenant:
+    """An account with its token, as a test sees it."""
+
+    def __init__(self, client_id: int, sms_code: str, token: str) -> None:
+        self.client_id = client_id
+        self.sms_code = sms_code
+        self.token = token
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@pytest.fixture
+async def tenant(runtime: Runtime) -> Tenant:
+    issued = await runtime.services.accounts.create("tenant-a", sms_code="11111")
+    return Tenant(issued.account.id, "11111", issued.token)
+
+
+@pytest.fixture
+async def other_tenant(runtime: Runtime) -> Tenant:
+    issued = await runtime.services.accounts.create("tenant-b", sms_code="22222")
+    return Tenant(issued.account.id, "22222", issued.token)
+
+
+@pytest.fixture(autouse=True)
+def _no_env_leak(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Tests never pick up a developer's TODOKE_* settings or .env by accident."""
+    for key in list(os.environ):
+        if key.startswith("TODOKE_") and not key.startswith("TODOKE_TEST_"):
+            monkeypatch.delenv(key)
+    yield
