@@ -1,0 +1,1 @@
+"""Benchmarks: load generators and runners that print figures (see docs/performance.md)."""

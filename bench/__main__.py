@@ -1,0 +1,19 @@
+"""``make bench``: every benchmark, one table each (SQLite; PostgreSQL too when
+``TODOKE_BENCH_POSTGRES_URL`` is set)."""
+
+from __future__ import annotations
+
+import os
+
+from bench import accept
+
+
+def main() -> None:
+    accept.print_table("accept (SQLite)", accept.measure(None, runs=3, duration=8))
+    pg = os.environ.get("TODOKE_BENCH_POSTGRES_URL")
+    if pg:
+        accept.print_table("accept (PostgreSQL)", accept.measure(pg, runs=3, duration=8))
+
+
+if __name__ == "__main__":
+    main()
