@@ -19,10 +19,17 @@ $(TEST_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@ $(RUN_STAMP)
 
+# The independent SMSC of the interoperability tests (npm `smpp`); skipped without npm.
+INTEROP_STAMP := tests/interop/node_modules/.stamp
+$(INTEROP_STAMP): tests/interop/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/interop --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the SMPP interop tests will be skipped"; fi
+
 run: $(RUN_STAMP)  ## install and start todoke on the embedded defaults
 	$(BIN)/todoke serve
 
-test: $(TEST_STAMP)  ## install the test extras and run the whole suite
+test: $(TEST_STAMP) $(INTEROP_STAMP)  ## install the test extras and run the whole suite
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy

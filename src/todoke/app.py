@@ -22,12 +22,16 @@ from todoke.api.errors import EXCEPTION_HANDLERS
 from todoke.api.health import healthz, readyz
 from todoke.api.v1.messages import MessagesController
 from todoke.config import Settings
+from todoke.delivery import DeliveryEngine
+from todoke.domain.routing import MaintenanceWindow
 from todoke.services.accounts import AccountService
 from todoke.services.container import Services
-from todoke.services.messages import MessagePolicy, MessageService
+from todoke.services.maintenance import MaintenanceCalendar
+from todoke.services.messages import MessagePolicy, MessageService, now_ms
 from todoke.store.accounts import AccountStore
 from todoke.store.database import Database
 from todoke.store.messages import MessageStore
+from todoke.store.routing import RoutingStore
 from todoke.store.writer import GroupCommitter
 
 
@@ -54,23 +58,37 @@ class Runtime:
                     max_validity_seconds=settings.max_validity_seconds,
                     max_text_characters=settings.max_text_characters,
                 ),
+                MaintenanceCalendar(self._load_windows),
             ),
             idempotency_ttl_ms=settings.idempotency_ttl_seconds * 1000,
             batch_max_messages=settings.batch_max_messages,
         )
+        self.delivery: DeliveryEngine | None = None
         self._started = False
 
-    async def start(self, *, migrate: bool = True) -> None:
+    async def _load_windows(self) -> list[MaintenanceWindow]:
+        return await RoutingStore(self.db).list_windows(since=now_ms())
+
+    async def start(self, *, migrate: bool = True, delivery: bool = False) -> None:
+        """Open the database (migrating it) and start the writer; ``delivery`` adds the
+        dispatch worker, the connectors and, without configured connectors, the simulator."""
         if self._started:
             return
         if migrate:
             await self.db.migrate()
         self.writer.start()
         self._started = True
+        if delivery:
+            self.delivery = DeliveryEngine(self.settings, self.db, self.writer)
+            self.services.messages.on_accepted = self.delivery.worker.wake
+            await self.delivery.start()
 
     async def stop(self) -> None:
         if not self._started:
             return
+        if self.delivery is not None:
+            await self.delivery.stop()
+            self.delivery = None
         await self.writer.stop()
         await self.db.dispose()
         self._started = False

@@ -6,13 +6,20 @@ and passes it down.
 
 from __future__ import annotations
 
-import asyncio
-import json
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import typer
 
+from todoke.cli_common import DbOpt, fail, print_json, run, settings_from, with_runtime
+from todoke.cli_delivery import (
+    carriers_app,
+    connectors_app,
+    maintenance_app,
+    routes_app,
+    simulator,
+    worker,
+)
 from todoke.config import Settings
 
 T = TypeVar("T")
@@ -22,33 +29,12 @@ accounts_app = typer.Typer(no_args_is_help=True, help="Customer accounts")
 tokens_app = typer.Typer(no_args_is_help=True, help="API tokens")
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(tokens_app, name="tokens")
-
-DbOpt = Annotated[str | None, typer.Option("--database-url", help="Overrides TODOKE_DATABASE_URL")]
-
-
-def _settings(**overrides: Any) -> Settings:
-    values = {k: v for k, v in overrides.items() if v is not None}
-    return Settings(**values)
-
-
-def _run(coro: Callable[[], Awaitable[T]]) -> T:
-    async def main() -> T:
-        return await coro()
-
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS
-        return asyncio.run(main())
-    return uvloop.run(main())
-
-
-def _print_json(value: Any) -> None:
-    typer.echo(json.dumps(value, ensure_ascii=False, indent=2))
-
-
-def _fail(message: str, code: int = 1) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code)
+app.add_typer(connectors_app, name="connectors")
+app.add_typer(routes_app, name="routes")
+app.add_typer(maintenance_app, name="maintenance")
+app.add_typer(carriers_app, name="carriers")
+app.command()(worker)
+app.command()(simulator)
 
 
 @app.command()
@@ -60,8 +46,8 @@ def serve(
     """Start todoke: API, workers and (without a real connector) the carrier simulator."""
     from todoke.server import serve as run_server
 
-    settings = _settings(host=host, port=port, database_url=database_url)
-    _run(lambda: run_server(settings))
+    settings = settings_from(host=host, port=port, database_url=database_url)
+    run(lambda: run_server(settings))
 
 
 @app.command()
@@ -70,25 +56,21 @@ def migrate(database_url: DbOpt = None) -> None:
     from todoke.app import Runtime
 
     async def go() -> None:
-        rt = Runtime(_settings(database_url=database_url))
+        rt = Runtime(settings_from(database_url=database_url))
         try:
             await rt.db.migrate()
         finally:
             await rt.db.dispose()
 
-    _run(go)
+    run(go)
     typer.echo("database is up to date")
 
 
 async def _with_runtime(settings: Settings, action: Callable[[Any], Awaitable[T]]) -> T:
-    from todoke.app import Runtime
-
-    rt = Runtime(settings)
-    await rt.start()
-    try:
+    async def on_services(rt: Any) -> T:
         return await action(rt.services)
-    finally:
-        await rt.stop()
+
+    return await with_runtime(settings, on_services)
 
 
 def _account_json(account: Any, token: str | None = None) -> dict[str, Any]:
@@ -121,10 +103,10 @@ def accounts_create(
         )
 
     try:
-        issued = _run(lambda: _with_runtime(_settings(database_url=database_url), action))
+        issued = run(lambda: _with_runtime(settings_from(database_url=database_url), action))
     except TodokeError as exc:
-        _fail(exc.message)
-    _print_json(_account_json(issued.account, issued.token))
+        fail(exc.message)
+    print_json(_account_json(issued.account, issued.token))
 
 
 @accounts_app.command("list")
@@ -134,8 +116,8 @@ def accounts_list(database_url: DbOpt = None) -> None:
     async def action(services: Any) -> Any:
         return await services.accounts.all()
 
-    found = _run(lambda: _with_runtime(_settings(database_url=database_url), action))
-    _print_json([_account_json(a) for a in found])
+    found = run(lambda: _with_runtime(settings_from(database_url=database_url), action))
+    print_json([_account_json(a) for a in found])
 
 
 @tokens_app.command("rotate")
@@ -150,10 +132,10 @@ def tokens_rotate(
         return await services.accounts.rotate_token(client_id)
 
     try:
-        token = _run(lambda: _with_runtime(_settings(database_url=database_url), action))
+        token = run(lambda: _with_runtime(settings_from(database_url=database_url), action))
     except TodokeError as exc:
-        _fail(exc.message)
-    _print_json({"clientId": client_id, "token": token})
+        fail(exc.message)
+    print_json({"clientId": client_id, "token": token})
 
 
 @app.command()
@@ -168,10 +150,10 @@ def send(
     """Send one message through the HTTP API (a client, like any integrator's)."""
     import httpx
 
-    settings = _settings()
+    settings = settings_from()
     api_token = token or settings.api_token
     if not api_token:
-        _fail("give --token or set TODOKE_API_TOKEN")
+        fail("give --token or set TODOKE_API_TOKEN")
     body: dict[str, Any] = {"to": to, "text": text}
     if sender:
         body["from"] = sender
@@ -186,7 +168,7 @@ def send(
             timeout=30,
         )
     except httpx.HTTPError as exc:
-        _fail(f"cannot reach {base}: {exc}")
+        fail(f"cannot reach {base}: {exc}")
     typer.echo(response.text)
     if response.status_code >= 300:
         raise typer.Exit(1)

@@ -66,6 +66,34 @@ class Settings(BaseSettings):
     max_validity_seconds: int = Field(default=7 * 24 * 3600, ge=60)
     max_text_characters: int = Field(default=660, ge=1)
 
+    # --- delivery ----------------------------------------------------------------------
+    dispatch_enabled: bool = Field(
+        default=True, description="Run dispatch workers inside `todoke serve`."
+    )
+    dispatch_batch: int = Field(default=500, ge=1, description="Messages claimed at once.")
+    dispatch_max_in_flight: int = Field(
+        default=2000, ge=1, description="Submissions in progress per process."
+    )
+    dispatch_lease_seconds: int = Field(
+        default=120, ge=5, description="After this, a dead worker's claims are taken over."
+    )
+    retry_base_seconds: float = Field(
+        default=30.0, gt=0, description="First retry delay after a temporary failure (doubles)."
+    )
+    receipt_grace_seconds: int = Field(
+        default=3600, ge=0, description="How long after the validity period a receipt may come."
+    )
+    simulator_host: str = "127.0.0.1"
+    simulator_port: int = Field(
+        default=0, ge=0, le=65535, description="0: a free port (serve); `todoke simulator`: 2775"
+    )
+    simulator_seed: int = 0
+    simulator_time_factor: float = Field(
+        default=0.01,
+        gt=0,
+        description="Scales the simulator's delays (au's 20-minute failure receipts: 12 s).",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:

@@ -19,7 +19,7 @@ async def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM; in-flight writes are committed before exit."""
     configure(settings.log_level, settings.log_format)
     runtime = Runtime(settings)
-    await runtime.start()
+    await runtime.start(delivery=settings.dispatch_enabled)
     try:
         print(await _banner(runtime), flush=True)
         config = uvicorn.Config(
@@ -77,3 +77,42 @@ def send_example(base: str, token: str) -> str:
         f"curl -sS -X POST {base}/v1/messages -H 'Authorization: Bearer {token}' "
         f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
     )
+
+
+async def run_worker(settings: Settings) -> None:
+    """``todoke worker``: the delivery engine without the HTTP API, until SIGINT/SIGTERM."""
+    configure(settings.log_level, settings.log_format)
+    runtime = Runtime(settings)
+    await runtime.start(delivery=True)
+    print(f"todoke {__version__} worker running (database: {redacted(settings.database_url)})")
+    try:
+        await _wait_for_signal()
+    finally:
+        await runtime.stop()
+
+
+async def run_simulator(host: str, port: int, seed: int, time_factor: float) -> None:
+    """``todoke simulator``: the carrier simulator alone, until SIGINT/SIGTERM."""
+    from todoke.carriers.simulator import CarrierSimulator, SimulatorConfig
+
+    configure("info", "console")
+    sim = CarrierSimulator(
+        SimulatorConfig(host=host, port=port, seed=seed, time_factor=time_factor)
+    )
+    address = await sim.start()
+    print(f"carrier simulator (SMPP SMSC) listening on {address[0]}:{address[1]}", flush=True)
+    try:
+        await _wait_for_signal()
+    finally:
+        await sim.stop()
+
+
+async def _wait_for_signal() -> None:
+    import asyncio
+    import signal
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()

@@ -7,7 +7,7 @@ Every edge (the native ``/v1`` API, the compatible façades, the portal, the CLI
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -16,7 +16,8 @@ from todoke.domain import phone, status, text
 from todoke.domain.carrier import Carrier
 from todoke.domain.ids import time_ordered_id
 from todoke.domain.message import Account, Message, MessageEvent, MessageFilter
-from todoke.errors import InvalidInput
+from todoke.errors import InvalidInput, MaintenanceRefused
+from todoke.services.maintenance import MaintenanceCalendar
 from todoke.services.ports import AcceptResult, IdempotencyRequest, MessageStorePort
 
 JST = timezone(timedelta(hours=9), "JST")
@@ -68,9 +69,16 @@ class MessagePolicy:
 class MessageService:
     """Accept, read and cancel messages for one account at a time."""
 
-    def __init__(self, store: MessageStorePort, policy: MessagePolicy) -> None:
+    def __init__(
+        self,
+        store: MessageStorePort,
+        policy: MessagePolicy,
+        calendar: MaintenanceCalendar | None = None,
+    ) -> None:
         self._store = store
         self._policy = policy
+        self._calendar = calendar
+        self.on_accepted: Callable[[], None] | None = None  # wakes the dispatcher
 
     # --- accept ------------------------------------------------------------------------
 
@@ -131,10 +139,13 @@ class MessageService:
         slots: list[int | Exception] = []
         for req in requests:
             try:
-                rows.append(self.prepare(account, req, now))
-                slots.append(len(rows) - 1)
-            except InvalidInput as exc:
+                row = self.prepare(account, req, now)
+                await self._check_maintenance(row, now)
+            except (InvalidInput, MaintenanceRefused) as exc:
                 slots.append(exc)
+            else:
+                rows.append(row)
+                slots.append(len(rows) - 1)
         if not rows and idempotency is None:
             return [s for s in slots if isinstance(s, Exception)]
 
@@ -152,6 +163,8 @@ class MessageService:
         stored = await self._store.accept(account.id, rows, now=now, idempotency=keyed)
         if not isinstance(stored, list):
             return stored
+        if self.on_accepted is not None and any(r["schedule_at"] is None for r in rows):
+            self.on_accepted()
         return _merge(slots, stored)
 
     # --- reads -------------------------------------------------------------------------
@@ -199,6 +212,18 @@ class MessageService:
         )
 
     # --- rules -------------------------------------------------------------------------
+
+    async def _check_maintenance(self, row: dict[str, Any], now: int) -> None:
+        if self._calendar is None:
+            return
+        at = row["schedule_at"] or now
+        window = await self._calendar.refusing(row["carrier"], at)
+        if window is not None:
+            until = datetime.fromtimestamp(window.ends_at / 1000, JST).isoformat(timespec="minutes")
+            raise MaintenanceRefused(
+                f"{row['carrier'] or 'the carrier'} is under maintenance until {until}; "
+                "sends to it are refused"
+            )
 
     @staticmethod
     def _sender_code(account: Account, requested: str | None) -> str | None:

@@ -103,3 +103,103 @@ class AccountStorePort(Protocol):
     async def all(self) -> list[Account]: ...
 
     async def count(self) -> int: ...
+
+
+# --- delivery engine ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    """A change of a message's state, applied with its event row in one transaction.
+
+    ``due_at`` is when the dispatcher must look at the message next (None: not queued).
+    Optional counters left as None keep their stored value.
+    """
+
+    message_id: str
+    account_id: int
+    status: str
+    status_group: int
+    at: int
+    due_at: int | None = None
+    cause: str | None = None
+    error_code: str | None = None
+    final: bool = False
+    attempt: int | None = None
+    attempts: int | None = None
+    carrier: str | None = None
+    delivered_parts: int | None = None
+    billable_parts: int | None = None
+    sent: bool = False
+    keep_lease: bool = False
+    detail: dict[str, Any] | None = None
+    event: bool = True  # False: a re-check that changes nothing a customer would see
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptStart:
+    """An attempt row written before the submission (persist before you send)."""
+
+    id: str
+    message_id: str
+    account_id: int
+    number: int
+    connector: str
+    carrier: str | None
+    parts: int
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartAck:
+    """A part the SMSC accepted, with its message id (the receipt correlation key)."""
+
+    seq: int
+    smsc_id: str  # normalised
+    smsc_id_raw: str
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitRecord:
+    """What one submission produced: the acknowledged parts and the message's next state."""
+
+    attempt_id: str
+    message_id: str
+    connector: str
+    attempt_state: str  # submitted | failed
+    cause: str | None
+    parts: tuple[PartAck, ...]
+    transition: Transition
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiptIn:
+    """A delivery receipt as the store needs it."""
+
+    connector: str
+    candidates: tuple[str, ...]  # forms under which the part's id may be stored
+    stat: str
+    err: str | None
+    at: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartState:
+    seq: int
+    state: str  # submitted | delivered | failed
+    stat: str | None
+    err: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptView:
+    """An attempt with its parts, handed to the receipt decision inside the transaction."""
+
+    id: str
+    number: int
+    parts: int
+    carrier: str | None
+    part_states: tuple[PartState, ...]
+
+
+ReceiptDecision = Callable[[Message, AttemptView, int], Transition | None]

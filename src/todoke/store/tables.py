@@ -146,3 +146,128 @@ idempotency_keys = sa.Table(
     sa.Column("expires_at", Ms, nullable=False),
     sa.Index(None, "expires_at"),
 )
+
+# --- delivery engine -----------------------------------------------------------------------
+
+connectors = sa.Table(
+    "connectors",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False, server_default="smpp"),
+    sa.Column("host", sa.String(255), nullable=False),
+    sa.Column("port", sa.Integer, nullable=False),
+    sa.Column("system_id", sa.String(16), nullable=False),
+    # The SMSC bind password: operator configuration, needed in clear to bind. Never logged.
+    sa.Column("password", sa.String(64), nullable=False),
+    sa.Column("system_type", sa.String(13), nullable=False, server_default=""),
+    sa.Column("window", sa.Integer, nullable=False, server_default="10"),
+    sa.Column("tps", sa.Float, nullable=True),
+    sa.Column("options", sa.Text, nullable=True),  # JSON: gsm7_packed, concat_ref16, …
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+)
+
+routes = sa.Table(
+    "routes",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("account_id", sa.BigInteger, nullable=True),  # NULL: every account
+    sa.Column("carrier", sa.String(16), nullable=False),  # a carrier or "all"
+    sa.Column("position", sa.SmallInteger, nullable=False),  # 0 primary, 1.. failover
+    sa.Column("connector", sa.String(64), nullable=False),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Index(None, "account_id", "carrier", "position"),
+)
+
+ported_numbers = sa.Table(
+    "ported_numbers",
+    metadata,
+    sa.Column("number", sa.String(20), primary_key=True),  # E.164
+    sa.Column("carrier", sa.String(16), nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+)
+
+maintenance_windows = sa.Table(
+    "maintenance_windows",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("carrier", sa.String(16), nullable=False),
+    sa.Column("channel", sa.String(8), nullable=False, server_default="sms"),
+    sa.Column("starts_at", Ms, nullable=False),
+    sa.Column("ends_at", Ms, nullable=False),
+    sa.Column("effect", sa.String(16), nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, server_default="planned"),
+    sa.Column("fallback_connector", sa.String(64), nullable=True),
+    sa.Column("note", sa.Text, nullable=True),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+)
+
+# One row per attempt to hand a message to a carrier (persisted before the submit_sm).
+attempts = sa.Table(
+    "attempts",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("message_id", sa.String(32), nullable=False),
+    sa.Column("account_id", sa.BigInteger, nullable=False),
+    sa.Column("number", sa.SmallInteger, nullable=False),  # 1, 2, … per message
+    sa.Column("connector", sa.String(64), nullable=False),
+    sa.Column("carrier", sa.String(16), nullable=True),
+    # sending | submitted | delivered | failed | unknown (the worker died mid-submit)
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("cause", sa.String(40), nullable=True),
+    sa.Column("parts", sa.SmallInteger, nullable=False),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("submitted_at", Ms, nullable=True),
+    sa.Column("done_at", Ms, nullable=True),
+    sa.Index(None, "message_id"),
+)
+
+# One row per part the SMSC acknowledged: the correlation key for its receipt.
+attempt_parts = sa.Table(
+    "attempt_parts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("attempt_id", sa.String(32), nullable=False),
+    sa.Column("message_id", sa.String(32), nullable=False),
+    sa.Column("seq", sa.SmallInteger, nullable=False),
+    sa.Column("connector", sa.String(64), nullable=False),
+    sa.Column(
+        "smsc_id", sa.String(80), nullable=False
+    ),  # normalised (receipt.normalize_message_id)
+    sa.Column("smsc_id_raw", sa.String(80), nullable=False),  # as the SMSC gave it
+    sa.Column("state", sa.String(16), nullable=False),  # submitted | delivered | failed
+    sa.Column("stat", sa.String(16), nullable=True),
+    sa.Column("err", sa.String(16), nullable=True),
+    sa.Column("receipt_at", Ms, nullable=True),
+    sa.Index(None, "connector", "smsc_id"),
+    sa.Index(None, "attempt_id"),
+)
+
+# A receipt whose part is not stored yet (it overtook its submit_sm_resp); matched later.
+orphan_receipts = sa.Table(
+    "orphan_receipts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("connector", sa.String(64), nullable=False),
+    sa.Column("smsc_id", sa.String(80), nullable=False),
+    sa.Column("stat", sa.String(16), nullable=False),
+    sa.Column("err", sa.String(16), nullable=True),
+    sa.Column("received_at", Ms, nullable=False),
+    sa.Index(None, "connector", "smsc_id"),
+)
+
+inbound_messages = sa.Table(
+    "inbound_messages",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account_id", sa.BigInteger, nullable=True),  # NULL when no sent message matches
+    sa.Column("connector", sa.String(64), nullable=False),
+    sa.Column("from_number", sa.String(20), nullable=False),
+    sa.Column("to_code", sa.String(20), nullable=False),
+    sa.Column("text", sa.Text, nullable=False),
+    sa.Column("reply_to", sa.String(32), nullable=True),  # the message it answers
+    sa.Column("received_at", Ms, nullable=False),
+    sa.Index(None, "account_id", "received_at"),
+)

@@ -77,6 +77,9 @@ class MessageOut(msgspec.Struct, rename="camel", omit_defaults=True):
     created_at: str
     updated_at: str
     valid_until: str
+    attempts: int
+    delivered_parts: int
+    billable_parts: int
     from_: str | None = msgspec.field(default=None, name="from")
     carrier: str | None = None
     client_tag: str | None = None
@@ -84,9 +87,6 @@ class MessageOut(msgspec.Struct, rename="camel", omit_defaults=True):
     schedule_at: str | None = None
     webhook_url: str | None = None
     error: ErrorOut | None = None
-    attempts: int = 0
-    delivered_parts: int = 0
-    billable_parts: int = 0
     sent_at: str | None = None
     done_at: str | None = None
 
