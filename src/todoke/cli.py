@@ -21,6 +21,7 @@ from todoke.cli_delivery import (
     worker,
 )
 from todoke.config import Settings
+from todoke.logging import configure
 
 T = TypeVar("T")
 
@@ -35,6 +36,13 @@ app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(carriers_app, name="carriers")
 app.command()(worker)
 app.command()(simulator)
+
+
+@app.callback()
+def _logs_to_stderr() -> None:
+    """Logs go to stderr, warnings and errors only, so that stdout carries just the JSON an
+    operator pipes on (``serve``, ``worker`` and ``simulator`` set their own level)."""
+    configure("warning", "console")
 
 
 @app.command()

@@ -302,3 +302,50 @@ def _jst_in(seconds: float) -> str:
     from datetime import datetime, timedelta, timezone
 
     return datetime.fromtimestamp(time.time() + seconds, timezone(timedelta(hours=9))).isoformat()
+
+
+async def test_maintenance_fallback_uses_the_windows_connector(
+    engine: Runtime, api: httpx.AsyncClient, sender: Tenant
+) -> None:
+    """A ``fallback`` window sends its carrier's messages through its fallback connector."""
+    from todoke.domain.routing import ConnectorConfig
+
+    assert engine.delivery
+    host, port = engine.delivery._simulator_address  # type: ignore[misc]
+    store = RoutingStore(engine.db)
+    now = now_ms()
+    # Configured connectors replace the implicit simulator ones (as on a real installation).
+    await store.add_connector(ConnectorConfig("main", host, port, "docomo", "sim"), now=now)
+    await store.add_connector(ConnectorConfig("alt", host, port, "rakuten", "sim"), now=now)
+    await store.set_route(account_id=None, carrier="all", connector_names=["main"], now=now)
+    await store.add_window(
+        MaintenanceWindow(
+            0,
+            "docomo",
+            "sms",
+            now - 1000,
+            now + 60_000,
+            WindowEffect.FALLBACK,
+            fallback_connector="alt",
+        ),
+        now=now,
+    )
+    await engine.delivery.worker.refresh()
+    for name in ("main", "alt"):
+        await engine.delivery.pool.get(name).wait_ready(5)  # type: ignore[union-attr]
+    during = await send(api, sender, to=DELIVER, text="via the window's fallback", carrier="docomo")
+    other = await send(api, sender, to=DELIVER, text="au is not in maintenance", carrier="au")
+    for sent in (during, other):
+        final = await wait_final(api, sender, sent["id"])
+        assert final["status"]["name"] == "DELIVERED_TO_HANDSET"
+    async with engine.db.connect() as conn:
+        used = dict(
+            (
+                await conn.execute(
+                    sa.select(attempts.c.message_id, attempts.c.connector).where(
+                        attempts.c.message_id.in_([during["id"], other["id"]])
+                    )
+                )
+            ).all()
+        )
+    assert used == {during["id"]: "alt", other["id"]: "main"}
