@@ -1,0 +1,145 @@
+"""SMPP 3.4 numbers: command ids, command statuses, bind kinds and TLV tags.
+
+Plain enumerations with no behaviour, kept apart from the codec (``pdu.py``) that uses them.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Final
+
+
+class CommandId(enum.IntEnum):
+    """command_id values of SMPP 3.4, 5.1.2.1. Responses have bit 31 set."""
+
+    GENERIC_NACK = 0x80000000
+    BIND_RECEIVER = 0x00000001
+    BIND_RECEIVER_RESP = 0x80000001
+    BIND_TRANSMITTER = 0x00000002
+    BIND_TRANSMITTER_RESP = 0x80000002
+    QUERY_SM = 0x00000003
+    QUERY_SM_RESP = 0x80000003
+    SUBMIT_SM = 0x00000004
+    SUBMIT_SM_RESP = 0x80000004
+    DELIVER_SM = 0x00000005
+    DELIVER_SM_RESP = 0x80000005
+    UNBIND = 0x00000006
+    UNBIND_RESP = 0x80000006
+    REPLACE_SM = 0x00000007
+    REPLACE_SM_RESP = 0x80000007
+    CANCEL_SM = 0x00000008
+    CANCEL_SM_RESP = 0x80000008
+    BIND_TRANSCEIVER = 0x00000009
+    BIND_TRANSCEIVER_RESP = 0x80000009
+    OUTBIND = 0x0000000B
+    ENQUIRE_LINK = 0x00000015
+    ENQUIRE_LINK_RESP = 0x80000015
+    SUBMIT_MULTI = 0x00000021
+    SUBMIT_MULTI_RESP = 0x80000021
+    ALERT_NOTIFICATION = 0x00000102
+    DATA_SM = 0x00000103
+    DATA_SM_RESP = 0x80000103
+
+
+RESPONSE_BIT: Final = 0x80000000
+
+
+class CommandStatus(enum.IntEnum):
+    """command_status values of SMPP 3.4, 5.1.3 (plus ESME_RINVDCS from SMPP 5.0).
+
+    PDU fields hold plain ``int``: SMSCs use vendor codes (0x400-0x4FF) that are not members.
+    """
+
+    ESME_ROK = 0x00
+    ESME_RINVMSGLEN = 0x01
+    ESME_RINVCMDLEN = 0x02
+    ESME_RINVCMDID = 0x03
+    ESME_RINVBNDSTS = 0x04
+    ESME_RALYBND = 0x05
+    ESME_RINVPRTFLG = 0x06
+    ESME_RINVREGDLVFLG = 0x07
+    ESME_RSYSERR = 0x08
+    ESME_RINVSRCADR = 0x0A
+    ESME_RINVDSTADR = 0x0B
+    ESME_RINVMSGID = 0x0C
+    ESME_RBINDFAIL = 0x0D
+    ESME_RINVPASWD = 0x0E
+    ESME_RINVSYSID = 0x0F
+    ESME_RCANCELFAIL = 0x11
+    ESME_RREPLACEFAIL = 0x13
+    ESME_RMSGQFUL = 0x14
+    ESME_RINVSERTYP = 0x15
+    ESME_RINVNUMDESTS = 0x33
+    ESME_RINVDLNAME = 0x34
+    ESME_RINVDESTFLAG = 0x40
+    ESME_RINVSUBREP = 0x42
+    ESME_RINVESMCLASS = 0x43
+    ESME_RCNTSUBDL = 0x44
+    ESME_RSUBMITFAIL = 0x45
+    ESME_RINVSRCTON = 0x48
+    ESME_RINVSRCNPI = 0x49
+    ESME_RINVDSTTON = 0x50
+    ESME_RINVDSTNPI = 0x51
+    ESME_RINVSYSTYP = 0x53
+    ESME_RINVREPFLAG = 0x54
+    ESME_RINVNUMMSGS = 0x55
+    ESME_RTHROTTLED = 0x58
+    ESME_RINVSCHED = 0x61
+    ESME_RINVEXPIRY = 0x62
+    ESME_RINVDFTMSGID = 0x63
+    ESME_RX_T_APPN = 0x64
+    ESME_RX_P_APPN = 0x65
+    ESME_RX_R_APPN = 0x66
+    ESME_RQUERYFAIL = 0x67
+    ESME_RINVOPTPARSTREAM = 0xC0
+    ESME_ROPTPARNOTALLWD = 0xC1
+    ESME_RINVPARLEN = 0xC2
+    ESME_RMISSINGOPTPARAM = 0xC3
+    ESME_RINVOPTPARAMVAL = 0xC4
+    ESME_RDELIVERYFAILURE = 0xFE
+    ESME_RUNKNOWNERR = 0xFF
+    ESME_RINVDCS = 0x104
+
+
+class BindKind(enum.IntEnum):
+    """Which way a bind carries messages; the value is the bind request's command_id."""
+
+    RECEIVER = CommandId.BIND_RECEIVER
+    TRANSMITTER = CommandId.BIND_TRANSMITTER
+    TRANSCEIVER = CommandId.BIND_TRANSCEIVER
+
+
+class TlvTag(enum.IntEnum):
+    """Optional parameter tags of SMPP 3.4, 5.3.2, that todoke reads or writes."""
+
+    ADDITIONAL_STATUS_INFO_TEXT = 0x001D
+    RECEIPTED_MESSAGE_ID = 0x001E
+    USER_MESSAGE_REFERENCE = 0x0204
+    SOURCE_PORT = 0x020A
+    DESTINATION_PORT = 0x020B
+    SAR_MSG_REF_NUM = 0x020C
+    SAR_TOTAL_SEGMENTS = 0x020E
+    SAR_SEGMENT_SEQNUM = 0x020F
+    SC_INTERFACE_VERSION = 0x0210
+    MS_AVAILABILITY_STATUS = 0x0422
+    NETWORK_ERROR_CODE = 0x0423
+    MESSAGE_PAYLOAD = 0x0424
+    DELIVERY_FAILURE_REASON = 0x0425
+    MORE_MESSAGES_TO_SEND = 0x0426
+    MESSAGE_STATE = 0x0427
+
+
+# Sizes of the integer-valued TLVs, so ``Tlv.of_int`` needs no size argument for them.
+_INT_TLV_SIZES: Final[dict[int, int]] = {
+    TlvTag.USER_MESSAGE_REFERENCE: 2,
+    TlvTag.SOURCE_PORT: 2,
+    TlvTag.DESTINATION_PORT: 2,
+    TlvTag.SAR_MSG_REF_NUM: 2,
+    TlvTag.SAR_TOTAL_SEGMENTS: 1,
+    TlvTag.SAR_SEGMENT_SEQNUM: 1,
+    TlvTag.SC_INTERFACE_VERSION: 1,
+    TlvTag.MS_AVAILABILITY_STATUS: 1,
+    TlvTag.DELIVERY_FAILURE_REASON: 1,
+    TlvTag.MORE_MESSAGES_TO_SEND: 1,
+    TlvTag.MESSAGE_STATE: 1,
+}
