@@ -20,6 +20,7 @@ from todoke import __version__
 from todoke.api.auth import bearer_account
 from todoke.api.errors import EXCEPTION_HANDLERS
 from todoke.api.health import healthz, readyz
+from todoke.api.metrics import ConnectorSample, MetricsSample, metrics
 from todoke.api.v1.messages import MessagesController
 from todoke.config import Settings
 from todoke.delivery import DeliveryEngine
@@ -32,6 +33,7 @@ from todoke.store.accounts import AccountStore
 from todoke.store.database import Database
 from todoke.store.messages import MessageStore
 from todoke.store.routing import RoutingStore
+from todoke.store.stats import queue_depth
 from todoke.store.writer import GroupCommitter
 
 
@@ -68,6 +70,34 @@ class Runtime:
 
     async def _load_windows(self) -> list[MaintenanceWindow]:
         return await RoutingStore(self.db).list_windows(since=now_ms())
+
+    async def metrics_sample(self) -> MetricsSample:
+        """What ``GET /metrics`` reports for this process."""
+        connectors: list[ConnectorSample] = []
+        if self.delivery is not None:
+            pool = self.delivery.pool
+            for name in pool.names:
+                connector = pool.get(name)
+                if connector is None:
+                    continue
+                st = connector.stats
+                connectors.append(
+                    ConnectorSample(
+                        name,
+                        connector.ready,
+                        st.submitted,
+                        st.acked,
+                        st.errors,
+                        st.throttled,
+                        st.reconnects,
+                        st.receipts,
+                        st.inbound,
+                        st.in_flight,
+                    )
+                )
+        return MetricsSample(
+            await queue_depth(self.db, now=now_ms()), connectors, self.delivery is not None
+        )
 
     async def start(self, *, migrate: bool = True, delivery: bool = False) -> None:
         """Open the database (migrating it) and start the writer; ``delivery`` adds the
@@ -123,7 +153,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
         security=[{"bearer": []}],
     )
     return Litestar(
-        route_handlers=[healthz, readyz, MessagesController],
+        route_handlers=[healthz, readyz, metrics, MessagesController],
         dependencies={"account": Provide(bearer_account)},
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
@@ -135,4 +165,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
 
 
 def _state(rt: Runtime) -> State:
-    return State({"services": rt.services, "db": rt.db, "runtime": rt})
+    return State(
+        {"services": rt.services, "db": rt.db, "runtime": rt, "metrics": rt.metrics_sample}
+    )

@@ -349,3 +349,32 @@ async def test_maintenance_fallback_uses_the_windows_connector(
             ).all()
         )
     assert used == {during["id"]: "alt", other["id"]: "main"}
+
+
+async def test_metrics_report_queue_and_connectors(
+    engine: Runtime, api: httpx.AsyncClient, sender: Tenant
+) -> None:
+    """``GET /metrics`` is Prometheus text with the queue and each connector's counters."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    sent = await send(api, sender, to=DELIVER, text="counted", carrier="softbank")
+    await wait_final(api, sender, sent["id"])
+    later = await send(api, sender, to=DELIVER, text="later", scheduleAt=_jst_in(3600))
+    assert later["status"]["name"] == "PENDING_SCHEDULED"
+
+    r = await api.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(r.text)
+        for s in family.samples
+    }
+    assert samples[("todoke_queue_messages", (("state", "waiting"),))] == 1
+    assert samples[("todoke_queue_messages", (("state", "leased"),))] == 0
+    assert samples[("todoke_connector_up", (("name", "sim-softbank"),))] == 1
+    assert samples[("todoke_connector_acked_total", (("name", "sim-softbank"),))] == 1
+    assert samples[("todoke_connector_receipts_total", (("name", "sim-softbank"),))] == 1
+    assert samples[("todoke_connector_submitted_total", (("name", "sim-docomo"),))] == 0
+    assert samples[("todoke_dispatch_running", ())] == 1
+    assert ("process_resident_memory_bytes", ()) in samples
