@@ -160,14 +160,27 @@ async def test_docomo_partial_delivery(api: httpx.AsyncClient, sender: Tenant) -
     assert final["billableParts"] == 0
 
 
+async def wait_status(
+    api: httpx.AsyncClient, who: Tenant, mid: str, name: str, timeout: float = 20
+) -> dict[str, Any]:
+    """Poll until the message has status ``name`` (fails the test after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body: dict[str, Any] = (await api.get(f"/v1/messages/{mid}", headers=who.headers)).json()
+        if body["status"]["name"] == name:
+            return body
+        assert time.monotonic() < deadline, f"still {body['status']['name']}, not {name}"
+        await asyncio.sleep(0.05)
+
+
 async def test_scheduled_message_waits(api: httpx.AsyncClient, sender: Tenant) -> None:
-    at = time.time() + 2
+    at = time.time() + 3
     from datetime import datetime, timedelta, timezone
 
     when = datetime.fromtimestamp(at, timezone(timedelta(hours=9))).isoformat()
     sent = await send(api, sender, to=DELIVER, text="later", scheduleAt=when)
     assert sent["status"]["name"] == "PENDING_SCHEDULED"
-    await asyncio.sleep(1.0)
+    await asyncio.sleep(0.5)
     early = (await api.get(f"/v1/messages/{sent['id']}", headers=sender.headers)).json()
     assert early["status"]["name"] == "PENDING_SCHEDULED"
     final = await wait_final(api, sender, sent["id"])
@@ -195,17 +208,20 @@ async def test_maintenance_hold_then_release_in_order(
 ) -> None:
     store = RoutingStore(engine.db)
     now = now_ms()
-    await store.add_window(
-        MaintenanceWindow(0, "docomo", "sms", now - 1000, now + 2500, WindowEffect.HOLD), now=now
+    window = await store.add_window(
+        MaintenanceWindow(0, "docomo", "sms", now - 1000, now + 3_600_000, WindowEffect.HOLD),
+        now=now,
     )
     await engine.delivery.worker.refresh()  # type: ignore[union-attr]
     ids = [
         (await send(api, sender, to=DELIVER, text=f"held {i}", carrier="docomo"))["id"]
         for i in range(3)
     ]
-    await asyncio.sleep(0.8)
-    held = [(await api.get(f"/v1/messages/{i}", headers=sender.headers)).json() for i in ids]
-    assert {m["status"]["name"] for m in held} == {"PENDING_HELD_MAINTENANCE"}
+    for i in ids:
+        await wait_status(api, sender, i, "PENDING_HELD_MAINTENANCE")
+    # The window is moved to end now: what it held goes out, in order.
+    await store.change_window(window.id, starts_at=now - 1000, ends_at=now_ms(), now=now_ms())
+    await engine.delivery.worker.refresh()  # type: ignore[union-attr]
     finals = [await wait_final(api, sender, i) for i in ids]
     assert {m["status"]["name"] for m in finals} == {"DELIVERED_TO_HANDSET"}
     sent_times = [m["sentAt"] for m in finals]
@@ -222,10 +238,7 @@ async def test_maintenance_cancelled_releases(
     )
     await engine.delivery.worker.refresh()  # type: ignore[union-attr]
     sent = await send(api, sender, to=DELIVER, text="held", carrier="au")
-    await asyncio.sleep(0.5)
-    assert (await api.get(f"/v1/messages/{sent['id']}", headers=sender.headers)).json()["status"][
-        "name"
-    ] == "PENDING_HELD_MAINTENANCE"
+    await wait_status(api, sender, sent["id"], "PENDING_HELD_MAINTENANCE")
     await store.cancel_window(window.id, now=now_ms())
     await engine.delivery.worker.refresh()  # type: ignore[union-attr]
     final = await wait_final(api, sender, sent["id"])

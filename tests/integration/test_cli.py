@@ -7,15 +7,24 @@ argument forms and read the JSON they print.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 from typer.testing import CliRunner
 
 from todoke.cli import app
 
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> Iterator[None]:
+    """The command configures the process's logging, as a CLI does; undo it for other tests."""
+    yield
+    structlog.reset_defaults()
 
 
 def cli(database_url: str, *args: str, ok: bool = True) -> Any:
