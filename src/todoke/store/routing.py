@@ -186,17 +186,18 @@ class RoutingStore:
                 raise NotFound(f"no maintenance window {window_id}")
             # Messages held by this window are looked at again now: released when it was
             # cancelled, held until the new end when it was moved.
-            now = values["updated_at"]
-            await conn.execute(
-                messages.update()
-                .where(
-                    messages.c.status == HELD.name,
-                    messages.c.due_at > now,
-                    messages.c.lease_owner.is_(None),
-                )
-                .values(due_at=now)
-            )
+            await _release_held(conn, values["updated_at"])
         return _window(row)
+
+    async def release_held(self, *, now: int) -> int:
+        """Make every held message due now, to be planned again against the current windows.
+
+        A dispatcher refreshes its windows every few seconds; one that held a message with the
+        windows it had before a change calls this after its refresh, so that no message stays
+        held until the end of a window that was moved or cancelled meanwhile.
+        """
+        async with self._db.engine.begin() as conn:
+            return await _release_held(conn, now)
 
     async def list_windows(self, *, since: int | None = None) -> list[MaintenanceWindow]:
         query = sa.select(maintenance_windows).order_by(maintenance_windows.c.starts_at)
@@ -238,3 +239,16 @@ class RoutingStore:
             routes=tuple(await self.list_routes()),
             windows=tuple(await self.list_windows(since=now)),
         )
+
+
+async def _release_held(conn: Any, now: int) -> int:
+    result = await conn.execute(
+        messages.update()
+        .where(
+            messages.c.status == HELD.name,
+            messages.c.due_at > now,
+            messages.c.lease_owner.is_(None),
+        )
+        .values(due_at=now)
+    )
+    return int(result.rowcount or 0)

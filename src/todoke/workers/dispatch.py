@@ -32,6 +32,7 @@ class DispatchWorker:
         load_snapshot: SnapshotLoader,
         *,
         on_snapshot: SnapshotHook | None = None,
+        after_snapshot: SnapshotHook | None = None,
         batch: int = 500,
         max_in_flight: int = 2000,
         idle_poll: float = 0.05,
@@ -40,6 +41,7 @@ class DispatchWorker:
         self._dispatcher = dispatcher
         self._load_snapshot = load_snapshot
         self._on_snapshot = on_snapshot
+        self._after_snapshot = after_snapshot
         self._batch = batch
         self._max_in_flight = max_in_flight
         self._idle_poll = idle_poll
@@ -58,8 +60,10 @@ class DispatchWorker:
     async def refresh(self) -> None:
         snapshot = await self._load_snapshot()
         if self._on_snapshot is not None:
-            await self._on_snapshot(snapshot)
+            await self._on_snapshot(snapshot)  # before routing: connectors exist when used
         self._dispatcher.update_routing(snapshot)
+        if self._after_snapshot is not None:
+            await self._after_snapshot(snapshot)  # after routing: decisions use the new one
 
     def start(self) -> None:
         if self._task is None:
