@@ -55,6 +55,9 @@ class SendRequest:
     carrier: Carrier | None = None
     webhook_url: str | None = None
     max_characters: int | None = None  # a façade's own limit; default: the platform's
+    batch_id: str | None = None  # the bulk upload it belongs to
+    hold: bool = False  # stored but not queued until its batch is released (all-or-nothing)
+    facade_data: str | None = None  # JSON object kept for the façade that sent it
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +119,11 @@ class MessageService:
             "validity_until": start + validity * 1000,
             "status": initial.name,
             "status_group": initial.group_id,
-            "due_at": start,
+            "due_at": None if req.hold else start,
             "created_at": now,
             "updated_at": now,
+            "batch_id": req.batch_id,
+            "facade_data": req.facade_data,
         }
 
     async def send(
