@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from todoke.domain.message import Account, Message
-from todoke.errors import InvalidInput, Unauthenticated
+from todoke.errors import Conflict, InvalidInput, Unauthenticated
 from todoke.services.messages import now_ms
 
 USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{2,20}$")  # 英数一部記号 2～20 桁
@@ -170,9 +170,19 @@ class MediaSmsService:
         )
         existing = await self._store.profile(account_id)
         wanted = username if username is not None else (None if existing else f"u{account_id}")
-        name = await self._store.save_login(
-            account_id, username=wanted, password_hash=hash_password(password), now=now_ms()
-        )
+        digest = hash_password(password)
+        try:
+            name = await self._store.save_login(
+                account_id, username=wanted, password_hash=digest, now=now_ms()
+            )
+        except Conflict:
+            if username is not None or existing is not None:
+                raise
+            # u<clientId> was given to another account by hand: add a random suffix.
+            wanted = f"u{account_id}x{secrets.randbelow(10**6):06d}"[:20]
+            name = await self._store.save_login(
+                account_id, username=wanted, password_hash=digest, now=now_ms()
+            )
         self._cache.clear()
         return IssuedLogin(name, password)
 

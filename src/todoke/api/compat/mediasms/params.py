@@ -129,7 +129,7 @@ def parse_mobilenumber(value: str | None, name: str = "mobilenumber") -> str:
     """
     if value is None:
         raise InvalidInput(f"{name} is required", field=name)
-    digits = value.replace("-", "")
+    digits = value.replace("-", "").removeprefix("+")
     if not digits.isascii() or not digits.isdigit():
         raise InvalidInput(f"{name} must be digits", field=name)
     if digits.startswith("81"):
