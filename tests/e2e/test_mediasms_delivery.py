@@ -156,7 +156,7 @@ async def test_every_attempt_is_a_result_push(
             "smsid": "Retry1",
             "status": "1",
             "docomo": "1",
-        },  # fmt: skip
+        },
         auth=login.auth,
     )
     assert r.text == "200"
