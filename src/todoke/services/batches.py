@@ -67,7 +67,9 @@ class BatchStorePort(Protocol):
 
     async def create(self, batch: Batch) -> None: ...
 
-    async def progress(self, batch_id: str, *, accepted: int, rejected: int, now: int) -> None: ...
+    async def progress(
+        self, batch_id: str, *, rows: int, accepted: int, rejected: int, now: int
+    ) -> None: ...
 
     async def release(self, batch_id: str, *, now: int) -> int:
         """Queue the batch's held messages and mark it ready, in one transaction."""
@@ -82,11 +84,22 @@ class BatchStorePort(Protocol):
     async def stale(self, *, before: int) -> list[str]: ...
 
 
+class Tally(Protocol):
+    """The file's running totals, read while it loads: data rows seen, rows refused."""
+
+    @property
+    def rows(self) -> int: ...
+
+    @property
+    def rejected(self) -> int: ...
+
+
 @dataclass(frozen=True, slots=True)
 class BatchLoad:
-    """What :meth:`BatchService.load` stored: the batch and each stored row's result."""
+    """What :meth:`BatchService.load` stored: the batch (None when no chunk came) and the
+    rows refused while storing."""
 
-    batch: Batch
+    batch: Batch | None
     refused: list[tuple[int, Exception]]  # (row number, error) refused while storing
 
 
@@ -103,34 +116,36 @@ class BatchService:
         chunks: AsyncIterator[Sequence[tuple[int, SendRequest]]],
         *,
         source: str,
-        rows: int,
-        rejected: int,
+        tally: Tally,
         filename: str | None = None,
         after_chunk: Callable[[Sequence[tuple[int, Message | Exception]]], Awaitable[None]]
         | None = None,
     ) -> BatchLoad:
         """Store every chunk of (row number, request) as held messages of a new batch, then
-        release them all at once. ``rows`` and ``rejected`` are the file's totals from
-        validation. ``after_chunk`` sees each stored chunk's results (row, message or
-        refusal). Raises what storing raised, after cancelling what was stored."""
-        now = now_ms()
-        batch = Batch(
-            id=time_ordered_id(now),
-            account_id=account.id,
-            source=source,
-            state=LOADING,
-            rows=rows,
-            accepted=0,
-            rejected=rejected,
-            created_at=now,
-            updated_at=now,
-            filename=filename[:255] if filename else None,
-        )
-        await self._store.create(batch)
+        release them all at once. The batch is created with the first chunk (none: no
+        batch). ``tally`` gives the file's totals as the chunks are produced;
+        ``after_chunk`` sees each stored chunk's results. Raises what producing or storing
+        raised, after cancelling what was stored."""
+        batch: Batch | None = None
         accepted = 0
         refused: list[tuple[int, Exception]] = []
         try:
             async for chunk in chunks:
+                if batch is None:
+                    now = now_ms()
+                    batch = Batch(
+                        id=time_ordered_id(now),
+                        account_id=account.id,
+                        source=source,
+                        state=LOADING,
+                        rows=tally.rows,
+                        accepted=0,
+                        rejected=tally.rejected,
+                        created_at=now,
+                        updated_at=now,
+                        filename=filename[:255] if filename else None,
+                    )
+                    await self._store.create(batch)
                 requests = [replace(req, batch_id=batch.id, hold=True) for _, req in chunk]
                 results = await self._messages.send(account, requests)
                 assert isinstance(results, list)
@@ -143,20 +158,31 @@ class BatchService:
                     await after_chunk(
                         [(row, r) for (row, _), r in zip(chunk, results, strict=True)]
                     )
-                await self._store.progress(
-                    batch.id, accepted=accepted, rejected=rejected + len(refused), now=now_ms()
-                )
+                await self._progress(batch, tally, accepted, len(refused))
+            if batch is None:
+                return BatchLoad(None, refused)
+            await self._progress(batch, tally, accepted, len(refused))
             await self._store.release(batch.id, now=now_ms())
         except BaseException:
-            log.warning("batch.load_failed", batch=batch.id, stored=accepted)
-            try:
-                await self._store.fail(batch.id, state=FAILED, now=now_ms())
-            except TodokeError:  # the database is gone: the stale sweep will do it
-                log.warning("batch.fail_deferred", batch=batch.id)
+            if batch is not None:
+                log.warning("batch.load_failed", batch=batch.id, stored=accepted)
+                try:
+                    await self._store.fail(batch.id, state=FAILED, now=now_ms())
+                except TodokeError:  # the database is gone: the stale sweep will do it
+                    log.warning("batch.fail_deferred", batch=batch.id)
             raise
         if self._messages.on_accepted is not None:
             self._messages.on_accepted()
         return BatchLoad(await self._store.get(batch.id, account_id=account.id), refused)
+
+    async def _progress(self, batch: Batch, tally: Tally, accepted: int, refused: int) -> None:
+        await self._store.progress(
+            batch.id,
+            rows=tally.rows,
+            accepted=accepted,
+            rejected=tally.rejected + refused,
+            now=now_ms(),
+        )
 
     async def get(self, account: Account, batch_id: str) -> Batch:
         """The batch with its counts; ``NotFound`` for another account's batch."""

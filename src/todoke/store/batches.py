@@ -21,6 +21,7 @@ from todoke.store.writer import GroupCommitter
 @dataclass(frozen=True, slots=True)
 class _Progress:
     batch_id: str
+    rows: int
     accepted: int
     rejected: int
     now: int
@@ -43,8 +44,11 @@ class BatchStore:
     async def create(self, batch: Batch) -> None:
         await self._writer.submit(_create_handler, batch)
 
-    async def progress(self, batch_id: str, *, accepted: int, rejected: int, now: int) -> None:
-        await self._writer.submit(_progress_handler, _Progress(batch_id, accepted, rejected, now))
+    async def progress(
+        self, batch_id: str, *, rows: int, accepted: int, rejected: int, now: int
+    ) -> None:
+        job = _Progress(batch_id, rows, accepted, rejected, now)
+        await self._writer.submit(_progress_handler, job)
 
     async def release(self, batch_id: str, *, now: int) -> int:
         result: int = await self._writer.submit(_release_handler, _Finish(batch_id, READY, now))
@@ -128,7 +132,7 @@ async def _progress_handler(conn: AsyncConnection, jobs: Sequence[_Progress]) ->
         await conn.execute(
             batches.update()
             .where(batches.c.id == job.batch_id)
-            .values(accepted=job.accepted, rejected=job.rejected, updated_at=job.now)
+            .values(rows=job.rows, accepted=job.accepted, rejected=job.rejected, updated_at=job.now)
         )
     return [None] * len(jobs)
 

@@ -24,8 +24,10 @@ Request parameters: ``encode`` (``utf8`` or ``shiftjis``; absent: detected, UTF-
 without BOM, else Shift_JIS as Windows writes it, cp932), ``smstexttype`` (``csv`` | ``id``),
 ``smstext``/``smstextid``, ``status``, ``senddatetime``, ``originalurl*`` as in ``/api/``.
 
-The whole file is validated first (a row's error is its parameter's code); then the valid rows
-are stored as one batch (``services/batches``: all or nothing) and the answer is::
+The file is first decoded once (its encoding is settled before anything is stored), then
+read once: every row is checked (a refused row gets its parameter's code) and the valid rows
+are stored as held messages of one batch, released together when the whole file has been
+read (``services/batches``: all or nothing; memory stays at one chunk of rows). The answer::
 
     200                        (550 when no row is valid; 596/597/591 for the file itself)
     <batch id>                 (the csvid; empty when nothing was stored)
@@ -72,7 +74,6 @@ CHUNK_ROWS = 1000  # rows per stored chunk (one group-commit transaction each)
 MAX_REPORTED = 10_000  # refused rows listed in the answer
 _YIELD_EVERY = 500  # rows between two yields to the event loop while validating
 _TAGS = ("{info1}", "{info2}", "{info3}", "{info4}", "{memo}")
-_LINK_ALLOWANCE = 30  # characters a short link is counted as while a file is validated
 _ENCODINGS = {"utf8": "utf-8-sig", "utf-8": "utf-8-sig", "shiftjis": "cp932", "sjis": "cp932"}
 
 
@@ -95,11 +96,13 @@ class _Report:
     rows: int = 0
     refused: list[tuple[int, str, int]] = field(default_factory=list)  # (line, number, code)
     refused_count: int = 0
-    bad_lines: set[int] = field(default_factory=set)
+
+    @property
+    def rejected(self) -> int:
+        return self.refused_count
 
     def refuse(self, line: int, number: str, code: int) -> None:
         self.refused_count += 1
-        self.bad_lines.add(line)
         if len(self.refused) < MAX_REPORTED:
             self.refused.append((line, number, code))
 
@@ -152,14 +155,9 @@ async def _row_request(
     login: MediaSmsLogin,
     plan: _Plan,
     row: Sequence[str],
-    *,
-    make_links: bool = False,
 ) -> tuple[SendRequest, PreparedLinks | None]:
-    """The send request of one row; raises ``InvalidInput`` naming the parameter.
-
-    Links are made only when the row is stored (``make_links``); while the file is
-    validated, each ``{URL…}`` counts as a short link of ``_LINK_ALLOWANCE`` characters.
-    """
+    """The send request of one row (with its links made); raises ``InvalidInput`` naming
+    the parameter."""
     to = parse_mobilenumber(_col(row, 1) or None)
     text_id: int | None = None
     if plan.text_type == "csv":
@@ -185,15 +183,11 @@ async def _row_request(
     smsid = parse_smsid(_col(row, 11) or None, required=plan.notify)
     check_placeholders(body, plan.links)
     prepared = None
-    measured = body
-    if plan.links and make_links:
+    if plan.links:
         prepared = await hooks_of(request).links.prepare(login.account, body, plan.links)
-        body = measured = prepared.text
-    elif plan.links:
-        for link in plan.links:
-            measured = measured.replace(link.placeholder, "x" * _LINK_ALLOWANCE)
+        body = prepared.text
     check_text(
-        measured,
+        body,
         long_message=login.profile.long_message,
         carrier=phone.carrier_of_block(to),
     )
@@ -226,30 +220,23 @@ async def _template(
     return found
 
 
-async def _validate(
-    request: Request[Any, Any, Any],
-    login: MediaSmsLogin,
-    plan: _Plan,
-    stream: IO[bytes],
-    encoding: str,
-) -> _Report:
-    report = _Report()
-    seen_ids: set[str] = set()
-    for count, (line, row) in enumerate(_rows(stream, encoding), start=1):
-        report.rows += 1
-        if count % _YIELD_EVERY == 0:
-            await asyncio.sleep(0)  # let other requests run while a large file is checked
+def _detect(stream: IO[bytes], declared: str | None) -> str:
+    """The file's encoding: the declared one, else UTF-8 (BOM or not), else cp932. Decodes
+    the file once, 64 KiB at a time, so a bad byte anywhere is found before any row is
+    stored; ``InvalidInput`` (597) when it decodes in none of them."""
+    for encoding in [declared] if declared else ["utf-8-sig", "cp932"]:
+        decoder = codecs.getincrementaldecoder(encoding)("strict")
+        stream.seek(0)
         try:
-            req, _ = await _row_request(request, login, plan, row)
-        except InvalidInput as exc:
-            report.refuse(line, _col(row, 1), codes.code_for(exc))
+            while block := stream.read(65536):
+                decoder.decode(block)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
             continue
-        if req.client_tag is not None:
-            if req.client_tag in seen_ids:
-                report.refuse(line, _col(row, 1), codes.SMS_ID_NOT_UNIQUE)
-                continue
-            seen_ids.add(req.client_tag)
-    return report
+        return encoding
+    if declared:
+        raise InvalidInput(f"the file is not {declared}", field="encode")
+    raise InvalidInput("the file is neither UTF-8 nor Shift_JIS", field="encode")
 
 
 async def _chunks(
@@ -258,14 +245,26 @@ async def _chunks(
     plan: _Plan,
     stream: IO[bytes],
     encoding: str,
-    skip: set[int],
+    report: _Report,
     prepared: dict[int, PreparedLinks],
 ) -> AsyncIterator[list[tuple[int, SendRequest]]]:
+    """Check every row (refusals go to ``report``) and yield the valid ones in chunks."""
+    seen_ids: set[str] = set()
     chunk: list[tuple[int, SendRequest]] = []
     for line, row in _rows(stream, encoding):
-        if line in skip:
+        report.rows += 1
+        if report.rows % _YIELD_EVERY == 0:
+            await asyncio.sleep(0)  # let other requests run while a large file is read
+        try:
+            req, links = await _row_request(request, login, plan, row)
+        except InvalidInput as exc:
+            report.refuse(line, _col(row, 1), codes.code_for(exc))
             continue
-        req, links = await _row_request(request, login, plan, row, make_links=True)
+        if req.client_tag is not None:
+            if req.client_tag in seen_ids:
+                report.refuse(line, _col(row, 1), codes.SMS_ID_NOT_UNIQUE)
+                continue
+            seen_ids.add(req.client_tag)
         if links is not None:
             prepared[line] = links
         chunk.append((line, req))
@@ -296,30 +295,15 @@ def _answer(
 async def send_csv(
     request: Request[Any, Any, Any], params: Params, login: MediaSmsLogin
 ) -> Response[bytes]:
-    """Validate the whole file, then store its valid rows as one batch."""
+    """Check the whole file and store its valid rows as one batch, released at the end."""
     if params.file is None:
         raise InvalidInput("a multipart part named file is required", field="file")
     plan = _plan(params.values)
     stream: IO[bytes] = params.file.file
-    encoding = plan.encoding or "utf-8-sig"
-    try:
-        report = await _validate(request, login, plan, stream, encoding)
-    except UnicodeDecodeError:
-        if plan.encoding is not None:
-            raise InvalidInput(f"the file is not {encoding}", field="encode") from None
-        encoding = "cp932"  # not UTF-8: Shift_JIS as Windows and Excel write it
-        try:
-            report = await _validate(request, login, plan, stream, encoding)
-        except UnicodeDecodeError:
-            raise InvalidInput("the file is neither UTF-8 nor Shift_JIS", field="encode") from None
-    except csv.Error:
-        raise InvalidInput("the file is not CSV", field="file") from None
-    if report.rows == 0:
-        raise InvalidInput("the file has no rows", field="file")
-    if report.refused_count == report.rows:
-        return _answer(request, codes.FAILURE, report, 0, None, [])
+    encoding = _detect(stream, plan.encoding)
     batches = services_of(request).batches
     assert batches is not None
+    report = _Report()
     prepared: dict[int, PreparedLinks] = {}
 
     async def attach(results: Sequence[tuple[int, Message | Exception]]) -> None:
@@ -329,18 +313,24 @@ async def send_csv(
             if handle is not None and isinstance(result, Message):
                 await links.attach(login.account, handle, result.id)
 
-    loaded = await batches.load(
-        login.account,
-        _chunks(request, login, plan, stream, encoding, report.bad_lines, prepared),
-        source="mediasms_csv",
-        rows=report.rows,
-        rejected=report.refused_count,
-        filename=params.file.filename,
-        after_chunk=attach,
-    )
+    try:
+        loaded = await batches.load(
+            login.account,
+            _chunks(request, login, plan, stream, encoding, report, prepared),
+            source="mediasms_csv",
+            tally=report,
+            filename=params.file.filename,
+            after_chunk=attach,
+        )
+    except csv.Error:
+        raise InvalidInput("the file is not CSV", field="file") from None
+    if report.rows == 0:
+        raise InvalidInput("the file has no rows", field="file")
     late = [
         (line, "", codes.code_for(exc) if isinstance(exc, TodokeError) else codes.FAILURE)
         for line, exc in loaded.refused
     ]
+    if loaded.batch is None:
+        return _answer(request, codes.FAILURE, report, 0, None, late)
     code = codes.OK if loaded.batch.accepted else codes.FAILURE
     return _answer(request, code, report, loaded.batch.accepted, loaded.batch.id, late)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import msgspec
+
 from todoke.domain import status as catalogue
 from todoke.domain.carrier import Carrier
 from todoke.domain.message import Message
@@ -49,7 +51,7 @@ def facade_data(
         data["textId"] = text_id
     if not data:
         return None
-    return json.dumps({"api": "mediasms", **data}, ensure_ascii=False, separators=(",", ":"))
+    return msgspec.json.encode({"api": "mediasms", **data}).decode()
 
 
 def read_facade(message: Message) -> dict[str, Any]:
