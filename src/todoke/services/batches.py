@@ -11,6 +11,7 @@ without sending anything twice.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
@@ -127,45 +128,48 @@ class BatchService:
         ``after_chunk`` sees each stored chunk's results. Raises what producing or storing
         raised, after cancelling what was stored."""
         batch: Batch | None = None
-        accepted = 0
+        counts = {"accepted": 0}
         refused: list[tuple[int, Exception]] = []
+        # One chunk is stored while the next one is produced: reading and checking rows
+        # (CPU) overlaps the commit of the previous chunk (I/O).
+        storing: asyncio.Task[None] | None = None
+
+        async def store(target: Batch, chunk: Sequence[tuple[int, SendRequest]]) -> None:
+            requests = [replace(req, batch_id=target.id, hold=True) for _, req in chunk]
+            results = await self._messages.send(account, requests)
+            assert isinstance(results, list)
+            done = [(row, r) for (row, _), r in zip(chunk, results, strict=True)]
+            for row, result in done:
+                if isinstance(result, Message):
+                    counts["accepted"] += 1
+                else:
+                    refused.append((row, result))
+            if after_chunk is not None:
+                await after_chunk(done)
+            await self._progress(target, tally, counts["accepted"], len(refused))
+
         try:
-            async for chunk in chunks:
-                if batch is None:
-                    now = now_ms()
-                    batch = Batch(
-                        id=time_ordered_id(now),
-                        account_id=account.id,
-                        source=source,
-                        state=LOADING,
-                        rows=tally.rows,
-                        accepted=0,
-                        rejected=tally.rejected,
-                        created_at=now,
-                        updated_at=now,
-                        filename=filename[:255] if filename else None,
-                    )
-                    await self._store.create(batch)
-                requests = [replace(req, batch_id=batch.id, hold=True) for _, req in chunk]
-                results = await self._messages.send(account, requests)
-                assert isinstance(results, list)
-                for (row, _), result in zip(chunk, results, strict=True):
-                    if isinstance(result, Message):
-                        accepted += 1
-                    else:
-                        refused.append((row, result))
-                if after_chunk is not None:
-                    await after_chunk(
-                        [(row, r) for (row, _), r in zip(chunk, results, strict=True)]
-                    )
-                await self._progress(batch, tally, accepted, len(refused))
+            try:
+                async for chunk in chunks:
+                    if batch is None:
+                        batch = await self._create(account, source, tally, filename)
+                    if storing is not None:
+                        await storing
+                    storing = asyncio.create_task(store(batch, chunk))
+            finally:
+                if storing is not None:
+                    # Never leave a write running behind a failure: its rows must be
+                    # stored (and then cancelled with the batch) or not at all.
+                    await asyncio.gather(storing, return_exceptions=True)
+            if storing is not None:
+                storing.result()  # re-raise a failure of the last chunk
             if batch is None:
                 return BatchLoad(None, refused)
-            await self._progress(batch, tally, accepted, len(refused))
+            await self._progress(batch, tally, counts["accepted"], len(refused))
             await self._store.release(batch.id, now=now_ms())
         except BaseException:
             if batch is not None:
-                log.warning("batch.load_failed", batch=batch.id, stored=accepted)
+                log.warning("batch.load_failed", batch=batch.id, stored=counts["accepted"])
                 try:
                     await self._store.fail(batch.id, state=FAILED, now=now_ms())
                 except TodokeError:  # the database is gone: the stale sweep will do it
@@ -174,6 +178,25 @@ class BatchService:
         if self._messages.on_accepted is not None:
             self._messages.on_accepted()
         return BatchLoad(await self._store.get(batch.id, account_id=account.id), refused)
+
+    async def _create(
+        self, account: Account, source: str, tally: Tally, filename: str | None
+    ) -> Batch:
+        now = now_ms()
+        batch = Batch(
+            id=time_ordered_id(now),
+            account_id=account.id,
+            source=source,
+            state=LOADING,
+            rows=tally.rows,
+            accepted=0,
+            rejected=tally.rejected,
+            created_at=now,
+            updated_at=now,
+            filename=filename[:255] if filename else None,
+        )
+        await self._store.create(batch)
+        return batch
 
     async def _progress(self, batch: Batch, tally: Tally, accepted: int, refused: int) -> None:
         await self._store.progress(
