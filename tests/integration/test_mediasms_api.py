@@ -176,6 +176,7 @@ async def test_reset_login_replaces_the_password(
         ({"smstext": "①"}, "585"),
         ({"originalurl": "https://example.jp/x", "smstext": "see {URL}"}, "590"),
         ({"originalurl": "mailto:x"}, "590"),
+        ({"originalurl": "https://example.jp/x"}, "200"),  # no {URL} in the text: unused
         ({"docomotitle": "12"}, "598"),
         ({"originalurl2": "x"}, "612"),
         ({"originalurl3": "x"}, "613"),

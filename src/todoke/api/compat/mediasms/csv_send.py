@@ -183,8 +183,9 @@ async def _row_request(
     smsid = parse_smsid(_col(row, 11) or None, required=plan.notify)
     check_placeholders(body, plan.links)
     prepared = None
-    if plan.links:
-        prepared = await hooks_of(request).links.prepare(login.account, body, plan.links)
+    used = [link for link in plan.links if link.placeholder in body]  # others: unused
+    if used:
+        prepared = await hooks_of(request).links.prepare(login.account, body, used)
         body = prepared.text
     check_text(
         body,

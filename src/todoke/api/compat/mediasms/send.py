@@ -53,8 +53,9 @@ async def resolve_text(
         check_placeholders(body, spec.links)
     assert body is not None
     prepared = None
-    if spec.links:
-        prepared = await hooks.links.prepare(login.account, body, spec.links)
+    used = [link for link in spec.links if link.placeholder in body]  # others: unused
+    if used:
+        prepared = await hooks.links.prepare(login.account, body, used)
         body = prepared.text
     carrier = spec.carrier or phone.carrier_of_block(spec.to)
     check_text(body, long_message=login.profile.long_message, carrier=carrier)
