@@ -177,6 +177,17 @@ async def test_reset_login_replaces_the_password(
         ({"originalurl": "https://example.jp/x", "smstext": "see {URL}"}, "590"),
         ({"originalurl": "mailto:x"}, "590"),
         ({"originalurl": "https://example.jp/x"}, "200"),  # no {URL} in the text: unused
+        # Shift_JIS bytes at the 140 boundary: half-width kana 1 byte, a line break 2
+        ({"smstext": "ｱ" * 140}, "200"),
+        ({"smstext": "ｱ" * 141}, "585"),
+        ({"smstext": "a" * 138 + "\n"}, "200"),
+        ({"smstext": "a" * 139 + "\r\n"}, "585"),
+        ({"smstext": "あ" * 70}, "200"),
+        # one 2-byte character: 70 characters except to au
+        ({"smstext": "あ" + "a" * 70, "au": "1"}, "200"),
+        ({"smstext": "あ" + "a" * 70, "docomo": "1"}, "585"),
+        ({"smstext": "あ" + "a" * 70}, "200"),  # 090-1234 is an au block
+        ({"smstext": "あ" + "a" * 70, "mobilenumber": "08012345678"}, "585"),  # docomo block
         ({"docomotitle": "12"}, "598"),
         ({"originalurl2": "x"}, "612"),
         ({"originalurl3": "x"}, "613"),

@@ -151,6 +151,7 @@ async def test_smsid_column_and_status(client: httpx.AsyncClient, login: Login) 
         (b"0312345678\n", {"smstext": "x"}, ["550", "", "1|1|0", "1,0312345678,560"]),
         (b"09011112222\n", {"smstext": "x", "senddatetime": "2026"}, ["562"]),
         (b"09011112222\n", {"smstext": "x", "status": "5"}, ["573"]),
+        (b"09011112222\n", {"smstext": "x", "senddatetime": "202001010000"}, ["592"]),
     ],
 )
 async def test_file_level_codes(

@@ -255,6 +255,12 @@ class MessageService:
             )
         return at if at > now else None
 
+    @staticmethod
+    def check_schedule(moment: datetime, now: int) -> None:
+        """Raise what a send scheduled at ``moment`` would raise (an edge checking the one
+        schedule of a whole batch once)."""
+        MessageService._schedule(moment, now)
+
     def _validity(self, seconds: int | None) -> int:
         if seconds is None:
             return self._policy.default_validity_seconds

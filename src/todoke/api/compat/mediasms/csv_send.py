@@ -68,7 +68,7 @@ from todoke.domain import phone, text
 from todoke.domain.message import Account, Message
 from todoke.errors import InvalidInput, TodokeError
 from todoke.services.mediasms import MediaSmsLogin
-from todoke.services.messages import SendRequest
+from todoke.services.messages import MessageService, SendRequest, now_ms
 
 CHUNK_ROWS = 1000  # rows per stored chunk (one group-commit transaction each)
 MAX_REPORTED = 10_000  # refused rows listed in the answer
@@ -120,12 +120,16 @@ def _plan(values: dict[str, str]) -> _Plan:
         raise InvalidInput("smstextid and smstext exclude each other", field="smstextid")
     notify = parse_status(given(values, "status"))
     links = parse_links(values, None)
+    schedule_at = parse_datetime(given(values, "senddatetime"), "senddatetime")
+    if schedule_at is not None:
+        # Settled once for the file, with the message service's own rule (past, too far).
+        MessageService.check_schedule(schedule_at, now_ms())
     return _Plan(
         text_type=text_type,
         body=body,
         text_id=text_id,
         notify=notify,
-        schedule_at=parse_datetime(given(values, "senddatetime"), "senddatetime"),
+        schedule_at=schedule_at,
         links=links,
         encoding=_ENCODINGS[encode.lower()] if encode else None,
     )
