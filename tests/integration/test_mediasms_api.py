@@ -104,7 +104,7 @@ async def test_get_post_multipart_and_json_are_equivalent(
 async def test_json_numbers_are_taken_as_digits(client: httpx.AsyncClient, login: Login) -> None:
     r = await client.post(
         "/api/",
-        json={"mobilenumber": NUMBER, "smstext": "x", "status": 0, "smsid": None},
+        json={"mobilenumber": NUMBER, "smstext": "x", "status": 0, "smsid": None, "x": [1]},
         auth=login.auth,
     )
     assert r.json() == {"result": "200"}
@@ -436,3 +436,24 @@ async def test_result_csv_for_a_period(
     for params, code in bad:
         r = await client.get("/api5/csv/", params=params, auth=login.auth)
         assert r.text == code, params
+
+
+async def test_login_names(runtime: Runtime, tenant: Tenant, other_tenant: Tenant) -> None:
+    service = runtime.services.mediasms
+    assert service is not None
+    # someone took the default name of the other account by hand
+    taken = await service.issue_login(tenant.client_id, username=f"u{other_tenant.client_id}")
+    assert taken.username == f"u{other_tenant.client_id}"
+    issued = await service.issue_login(other_tenant.client_id)
+    assert issued.username.startswith(f"u{other_tenant.client_id}x")
+    assert 2 <= len(issued.username) <= 20
+    with pytest.raises(errors.Conflict):
+        await service.issue_login(other_tenant.client_id, username=taken.username)
+    with pytest.raises(errors.InvalidInput):
+        await service.issue_login(tenant.client_id, username="a")
+    with pytest.raises(errors.NotFound):
+        await service.issue_login(999_999)
+    login = await service.authenticate(issued.username, issued.password)
+    assert login.account.id == other_tenant.client_id
+    with pytest.raises(errors.Unauthenticated):
+        await service.authenticate(issued.username, None)

@@ -70,6 +70,9 @@ def test_final_and_attempt_events_are_results() -> None:
         au, event("PENDING_ACCEPTED", 1, error="EC_NNR_NETWORKCONGESTION", attempt=2)
     )
     assert congested is not None and congested["status"] == "au 自 NW 障害"
+    # throttling and maintenance holds are not results of the message
+    for error in ("EC_LIMIT_REACHED", "EC_PA_MAINTENANCEACTIVITY"):
+        assert result_event(m, event("PENDING_ACCEPTED", 1, error=error)) is None
     # acceptance and the in-flight steps are not results
     for name in ("PENDING_ACCEPTED", "PENDING_ENROUTE", "PENDING_WAITING_DELIVERY"):
         assert result_event(m, event(name, 1, attempt=None)) is None
@@ -134,3 +137,15 @@ def test_messages_of_other_apis_are_not_pushed() -> None:
     assert read_facade(plain) == {} and not wants_push(plain)
     assert not wants_push(message(facade_data='{"api": "zettai", "notify": true}'))
     assert not wants_push(message(facade_data="{broken"))
+
+
+def test_password_hashes() -> None:
+    from todoke.services.mediasms import hash_password, verify_password
+
+    stored = hash_password("Secret-123")
+    assert stored.startswith("scrypt$16384$8$1$") and "Secret-123" not in stored
+    assert verify_password("Secret-123", stored)
+    assert not verify_password("Secret-124", stored)
+    assert hash_password("Secret-123") != stored  # salted
+    for broken in ("", "scrypt$x", "bcrypt$1$2$3$4$5", "scrypt$16384$8$1$!!$??"):
+        assert not verify_password("Secret-123", broken)

@@ -25,12 +25,14 @@ from litestar.exceptions import HTTPException
 from todoke import errors
 from todoke.api.auth import guarded_auth, services_of
 from todoke.api.compat.mediasms import codes
+from todoke.api.compat.mediasms.params import SEND_PARAMETERS
 from todoke.domain.message import Account
 from todoke.services.mediasms import MediaSmsLogin, MediaSmsService
 
 log = structlog.get_logger(__name__)
 
 MAX_URL_BYTES = 8190  # seeds/003: API リクエストは GET で最大 8190 バイト
+KNOWN_PARAMETERS = SEND_PARAMETERS | {"smstexttype", "encode", "startdatetime", "enddatetime"}
 
 
 @dataclass(slots=True)
@@ -162,8 +164,9 @@ def _json_values(body: bytes) -> dict[str, str]:
             values[key] = value
         elif isinstance(value, int | float) and not isinstance(value, bool):
             values[key] = str(value)
-        else:
+        elif key in KNOWN_PARAMETERS:
             raise errors.InvalidInput(f"{key} must be a string", field=str(key))
+        # an unknown parameter is ignored, whatever its type
     return values
 
 

@@ -81,15 +81,14 @@ def wants_push(message: Message) -> bool:
     return bool(data.get("notify")) and bool(data.get("smsid"))
 
 
-def _event_cause(event: MessageEvent, message: Message) -> Cause | None:
-    """The cause of an attempt's result: the stored error tells a temporary one apart."""
-    if event.error_code is None:
-        return None
+def _event_cause(event: MessageEvent) -> Cause | None:
+    """The cause of a retried attempt: its stored error names one temporary cause (each
+    temporary cause has its own NTT error, see ``domain/status.py``)."""
     for cause in Cause:
-        if cause is not Cause.DELIVERED and cause.error.name == event.error_code:
-            if catalogue.STATUSES[event.status].final and message.cause:
-                return Cause(message.cause)
-            return cause
+        if cause.retryable and cause.error.name == event.error_code:
+            # Throttling and maintenance holds are the platform pacing itself, not a result
+            # of the message (domain/status.py): nothing to tell the customer.
+            return None if cause in (Cause.THROTTLED, Cause.MAINTENANCE) else cause
     return None
 
 
@@ -105,7 +104,7 @@ def result_event(message: Message, event: MessageEvent) -> ResultEvent | None:
     if current.final:
         view = status_of(replace(message, status=event.status))
     elif event.error_code is not None and event.attempt is not None:
-        cause = _event_cause(event, message)
+        cause = _event_cause(event)
         if cause is None:
             return None
         view = mediasms_view(cause, carrier, final=True)  # this attempt's outcome
