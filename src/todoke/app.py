@@ -18,19 +18,25 @@ from litestar.openapi.spec import Components, SecurityScheme
 
 from todoke import __version__
 from todoke.api.auth import bearer_account
+from todoke.api.compat.mediasms import mediasms_router
 from todoke.api.errors import EXCEPTION_HANDLERS
 from todoke.api.health import healthz, readyz
 from todoke.api.metrics import ConnectorSample, MetricsSample, metrics
+from todoke.api.v1.batches import BatchesController
 from todoke.api.v1.messages import MessagesController
 from todoke.config import Settings
 from todoke.delivery import DeliveryEngine
 from todoke.domain.routing import MaintenanceWindow
 from todoke.services.accounts import AccountService
+from todoke.services.batches import BatchService
 from todoke.services.container import Services
 from todoke.services.maintenance import MaintenanceCalendar
+from todoke.services.mediasms import MediaSmsService
 from todoke.services.messages import MessagePolicy, MessageService, now_ms
 from todoke.store.accounts import AccountStore
+from todoke.store.batches import BatchStore
 from todoke.store.database import Database
+from todoke.store.mediasms import MediaSmsStore
 from todoke.store.messages import MessageStore
 from todoke.store.routing import RoutingStore
 from todoke.store.stats import queue_depth
@@ -64,6 +70,14 @@ class Runtime:
             ),
             idempotency_ttl_ms=settings.idempotency_ttl_seconds * 1000,
             batch_max_messages=settings.batch_max_messages,
+        )
+        self.services.mediasms = MediaSmsService(
+            MediaSmsStore(self.db),
+            self.services.accounts,
+            cache_seconds=settings.token_cache_seconds,
+        )
+        self.services.batches = BatchService(
+            BatchStore(self.db, self.writer), self.services.messages
         )
         self.delivery: DeliveryEngine | None = None
         self._started = False
@@ -108,6 +122,8 @@ class Runtime:
             await self.db.migrate()
         self.writer.start()
         self._started = True
+        if self.services.batches is not None:
+            await self.services.batches.abandon_stale()  # uploads a dead process left held
         if delivery:
             self.delivery = DeliveryEngine(self.settings, self.db, self.writer)
             self.services.messages.on_accepted = self.delivery.worker.wake
@@ -153,7 +169,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
         security=[{"bearer": []}],
     )
     return Litestar(
-        route_handlers=[healthz, readyz, metrics, MessagesController],
+        route_handlers=[
+            healthz,
+            readyz,
+            metrics,
+            MessagesController,
+            BatchesController,
+            mediasms_router(),
+        ],
         dependencies={"account": Provide(bearer_account)},
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,

@@ -20,6 +20,7 @@ from todoke.cli_delivery import (
     simulator,
     worker,
 )
+from todoke.cli_mediasms import batches_app, mediasms_app
 from todoke.config import Settings
 from todoke.logging import configure
 
@@ -34,6 +35,8 @@ app.add_typer(connectors_app, name="connectors")
 app.add_typer(routes_app, name="routes")
 app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(carriers_app, name="carriers")
+app.add_typer(mediasms_app, name="mediasms")
+app.add_typer(batches_app, name="batches")
 app.command()(worker)
 app.command()(simulator)
 
@@ -102,19 +105,25 @@ def accounts_create(
     role: Annotated[str, typer.Option(help="client | agency_viewer")] = "client",
     database_url: DbOpt = None,
 ) -> None:
-    """Create an account; prints its clientId, smsCode and token (shown once)."""
+    """Create an account; prints its clientId, smsCode, token and MediaSMS username and
+    password (the secrets are shown once)."""
     from todoke.errors import TodokeError
 
     async def action(services: Any) -> Any:
-        return await services.accounts.create(
+        issued = await services.accounts.create(
             name, client_id=client_id, sms_code=sms_code, role=role
         )
+        login = await services.mediasms.issue_login(issued.account.id)
+        return issued, login
 
     try:
-        issued = run(lambda: _with_runtime(settings_from(database_url=database_url), action))
+        issued, login = run(lambda: _with_runtime(settings_from(database_url=database_url), action))
     except TodokeError as exc:
         fail(exc.message)
-    print_json(_account_json(issued.account, issued.token))
+    out = _account_json(issued.account, issued.token)
+    out["username"] = login.username  # the MediaSMS login (`todoke mediasms login` resets it)
+    out["password"] = login.password
+    print_json(out)
 
 
 @accounts_app.command("list")

@@ -56,6 +56,7 @@ async def _banner(runtime: Runtime) -> str:
             f"Demo account created: clientId {issued.account.id}, "
             f"smsCode {issued.account.default_sender_code}",
             f"  token: {token}   (shown once: keep it)",
+            *await _mediasms_login(runtime, issued.account.id),
             "",
             "Send a first message:",
             "  " + send_example(base, token),
@@ -68,6 +69,14 @@ async def _banner(runtime: Runtime) -> str:
             "Accounts: `todoke accounts list`; a new token: `todoke tokens rotate --client-id N`.",
         ]
     return "\n".join(lines)
+
+
+async def _mediasms_login(runtime: Runtime, account_id: int) -> list[str]:
+    """The demo account's MediaSMS-compatible login (``/api/``), shown once."""
+    if runtime.services.mediasms is None:
+        return []
+    login = await runtime.services.mediasms.issue_login(account_id)
+    return [f"  MediaSMS login (/api/): {login.username} / {login.password}   (shown once)"]
 
 
 def send_example(base: str, token: str) -> str:

@@ -54,6 +54,8 @@ class Message:
     due_at: int | None = None
     sent_at: int | None = None
     done_at: int | None = None
+    batch_id: str | None = None  # the bulk upload it came in (MediaSMS CSV)
+    facade_data: str | None = None  # JSON object a compatible façade keeps with the message
 
 
 @dataclass(frozen=True, slots=True)

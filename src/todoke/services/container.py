@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from todoke.services.accounts import AccountService
+from todoke.services.batches import BatchService
+from todoke.services.mediasms import MediaSmsService
 from todoke.services.messages import MessageService
 
 
@@ -16,3 +18,5 @@ class Services:
     messages: MessageService
     idempotency_ttl_ms: int = 24 * 3600 * 1000
     batch_max_messages: int = 10_000
+    mediasms: MediaSmsService | None = None  # the MediaSMS façade's logins and settings
+    batches: BatchService | None = None  # bulk uploads (MediaSMS CSV)

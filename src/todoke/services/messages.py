@@ -55,6 +55,9 @@ class SendRequest:
     carrier: Carrier | None = None
     webhook_url: str | None = None
     max_characters: int | None = None  # a façade's own limit; default: the platform's
+    batch_id: str | None = None  # the bulk upload it belongs to
+    hold: bool = False  # stored but not queued until its batch is released (all-or-nothing)
+    facade_data: str | None = None  # JSON object kept for the façade that sent it
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,9 +119,11 @@ class MessageService:
             "validity_until": start + validity * 1000,
             "status": initial.name,
             "status_group": initial.group_id,
-            "due_at": start,
+            "due_at": None if req.hold else start,
             "created_at": now,
             "updated_at": now,
+            "batch_id": req.batch_id,
+            "facade_data": req.facade_data,
         }
 
     async def send(
@@ -249,6 +254,12 @@ class MessageService:
                 "scheduleAt is more than a year ahead", field="scheduleAt", code="too_far"
             )
         return at if at > now else None
+
+    @staticmethod
+    def check_schedule(moment: datetime, now: int) -> None:
+        """Raise what a send scheduled at ``moment`` would raise (an edge checking the one
+        schedule of a whole batch once)."""
+        MessageService._schedule(moment, now)
 
     def _validity(self, seconds: int | None) -> int:
         if seconds is None:

@@ -62,6 +62,8 @@ def row_to_message(row: Any) -> Message:
         due_at=m["due_at"],
         sent_at=m["sent_at"],
         done_at=m["done_at"],
+        batch_id=m["batch_id"],
+        facade_data=m["facade_data"],
     )
 
 
@@ -87,6 +89,8 @@ def _message_from_insert(row: dict[str, Any]) -> Message:
         webhook_url=row["webhook_url"],
         schedule_at=row["schedule_at"],
         due_at=row["due_at"],
+        batch_id=row.get("batch_id"),
+        facade_data=row.get("facade_data"),
     )
 
 

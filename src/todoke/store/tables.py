@@ -271,3 +271,58 @@ inbound_messages = sa.Table(
     sa.Column("received_at", Ms, nullable=False),
     sa.Index(None, "account_id", "received_at"),
 )
+
+# --- MediaSMS façade and CSV batches (issue 7) -----------------------------------------------
+
+# One MediaSMS login and the façade's settings per account. The password is stored as a scrypt
+# hash; the result push credentials (sent *to* the customer's server) are operator
+# configuration needed in clear, like a connector's bind password. Never logged.
+mediasms_accounts = sa.Table(
+    "mediasms_accounts",
+    metadata,
+    sa.Column(
+        "account_id",
+        sa.BigInteger,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("username", sa.String(20), nullable=False, unique=True),
+    sa.Column("password_hash", sa.String(200), nullable=False),
+    sa.Column("long_message", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("numeric_status", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("keep_params", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("result_url", sa.String(2048), nullable=True),
+    sa.Column("result_username", sa.String(100), nullable=True),
+    sa.Column("result_password", sa.String(100), nullable=True),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+)
+
+# A bulk upload (MediaSMS CSV 投入方式): its rows are messages carrying ``messages.batch_id``.
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "account_id",
+        sa.BigInteger,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("source", sa.String(16), nullable=False),  # mediasms_csv
+    sa.Column("state", sa.String(16), nullable=False),  # loading | ready | failed | abandoned
+    sa.Column("filename", sa.String(255), nullable=True),
+    sa.Column("rows", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("accepted", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("rejected", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+    sa.Column("ready_at", Ms, nullable=True),
+    sa.Index(None, "account_id", "created_at"),
+)
+
+# Added to ``messages`` by migration 0006: the batch a message came in (NULL: sent alone), and a
+# small JSON object of façade data (MediaSMS: result push flag, smstitle, original parameters).
+messages.append_column(sa.Column("batch_id", sa.String(32), nullable=True))
+messages.append_column(sa.Column("facade_data", sa.Text, nullable=True))
+sa.Index("ix_messages_batch_id", messages.c.batch_id)
