@@ -55,6 +55,7 @@ class SendRequest:
     carrier: Carrier | None = None
     webhook_url: str | None = None
     max_characters: int | None = None  # a façade's own limit; default: the platform's
+    message_id: str | None = None  # chosen by the caller (tracked links need it beforehand)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ class MessageService:
         start = schedule_at if schedule_at is not None else now
         initial = status.SCHEDULED if schedule_at is not None else status.ACCEPTED
         return {
-            "id": time_ordered_id(now),
+            "id": req.message_id or time_ordered_id(now),
             "account_id": account.id,
             "sender_code": sender,
             "to_number": to,
