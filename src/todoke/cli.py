@@ -20,6 +20,7 @@ from todoke.cli_delivery import (
     simulator,
     worker,
 )
+from todoke.cli_zettai import numbers_app, zettai_app
 from todoke.config import Settings
 
 T = TypeVar("T")
@@ -33,6 +34,8 @@ app.add_typer(connectors_app, name="connectors")
 app.add_typer(routes_app, name="routes")
 app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(carriers_app, name="carriers")
+app.add_typer(zettai_app, name="zettai")
+app.add_typer(numbers_app, name="numbers")
 app.command()(worker)
 app.command()(simulator)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get, post
+from litestar import Request, Response, route
 
 from todoke.api.auth import services_of
 from todoke.api.compat.zettai_reach.codes import invalid
@@ -16,8 +16,9 @@ from todoke.domain import links as link_rules
 from todoke.errors import InvalidInput
 
 
-@post(
+@route(
     "/p1/api/shortenurl.json",
+    http_method=["GET", "POST"],
     status_code=200,
     summary="ショート URL 登録",
     include_in_schema=False,
@@ -44,8 +45,10 @@ async def shorten_url(request: Request[Any, Any, Any]) -> Response[bytes]:
     return ok(shortUrl=services.links.short_url(link), name=link.name)
 
 
-@get(
+@route(
     "/p5/api/template.json",
+    http_method=["GET", "POST"],
+    status_code=200,
     summary="登録済み定型文取得",
     include_in_schema=False,
     opt={"zettai_defaults": {"count": 0, "templates": []}},
@@ -67,8 +70,10 @@ async def template_json(request: Request[Any, Any, Any]) -> Response[bytes]:
     )
 
 
-@get(
+@route(
     "/p5/api/numbercleaning.json",
+    http_method=["GET", "POST"],
+    status_code=200,
     summary="電話番号クリーニング",
     include_in_schema=False,
     opt={"zettai_defaults": {"status": "ERROR"}},

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Request, Response, route
 
 from todoke.api.auth import services_of
 from todoke.api.compat.zettai_reach.codes import ALREADY_SENT_ERROR, invalid, past
@@ -19,8 +19,10 @@ from todoke.services.messages import JST, now_ms, to_ms
 from todoke.services.reports import day_start
 
 
-@get(
+@route(
     "/p5/api/checkreservation.json",
+    http_method=["GET", "POST"],
+    status_code=200,
     summary="CommonMT 予約送信確認",
     include_in_schema=False,
     opt={"zettai_defaults": {"count": 0, "status": []}},
@@ -72,8 +74,10 @@ async def check_reservation(request: Request[Any, Any, Any]) -> Response[bytes]:
     return ok(count=len(found), status=[reservation_item(m) for m in found])
 
 
-@get(
+@route(
     "/p5/api/cancelreservation.json",
+    http_method=["GET", "POST"],
+    status_code=200,
     summary="CommonMT 予約送信キャンセル",
     include_in_schema=False,
     opt={"zettai_defaults": {}},
@@ -96,8 +100,10 @@ async def cancel_reservation(request: Request[Any, Any, Any]) -> Response[bytes]
     return ok(clientTag=client_tag)
 
 
-@get(
+@route(
     "/p5/api/cancelreservationall.json",
+    http_method=["GET", "POST"],
+    status_code=200,
     summary="CommonMT 予約送信一括キャンセル",
     include_in_schema=False,
     opt={"zettai_defaults": {}},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, post
+from litestar import Request, Response, route
 
 from todoke.api.auth import services_of
 from todoke.api.compat.zettai_reach.common import authenticate, echo, ok
@@ -16,8 +16,9 @@ MAX_MESSAGE = 660  # characters, full- and half-width alike (seeds/002)
 CARRIER_IDS = ("101", "103", "105", "106")
 
 
-@post(
+@route(
     "/p5/api/mt.json",
+    http_method=["GET", "POST"],
     status_code=200,
     summary="CommonMT 送信",
     include_in_schema=False,

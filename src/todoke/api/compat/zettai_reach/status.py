@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Request, Response, route
 
 from todoke.api.auth import services_of
 from todoke.api.compat.zettai_reach.common import authenticate, ok
@@ -15,8 +15,10 @@ from todoke.domain.message import MessageFilter
 from todoke.services.numbers import today_jst
 
 
-@get(
+@route(
     "/p5/api/status.json",
+    http_method=["GET", "POST"],
+    status_code=200,
     summary="CommonMT ステータス取得",
     include_in_schema=False,
     opt={"zettai_defaults": {"status": []}},
@@ -38,8 +40,10 @@ async def status_json(request: Request[Any, Any, Any]) -> Response[bytes]:
     return ok(status=[status_item(m) for m in found])
 
 
-@get(
+@route(
     "/p5/api/separatedsuccesscount.json",
+    http_method=["GET", "POST"],
+    status_code=200,
     summary="通数集計",
     include_in_schema=False,
     opt={"zettai_defaults": {"separatedSuccessCount": []}},

@@ -78,7 +78,7 @@ def status_item(message: Message) -> dict[str, Any]:
     view = view_of(message)
     carrier = carrier_of(message)
     final = view.status_id in (ZR_DELIVERED, ZR_FAILED)
-    return {
+    item: dict[str, Any] = {
         "dateTime": status_time(message.updated_at),
         "phoneNumber": message.to,
         "message": message.text,
@@ -86,10 +86,13 @@ def status_item(message: Message) -> dict[str, Any]:
         "carrierId": str(carrier.carrier_id) if carrier else None,
         "carrierName": CARRIER_NAMES[carrier] if carrier else "",
         "statusId": str(view.status_id),
-        "clientTag": message.client_tag or "",
         "detailedStatusId": view.detailed_status_id or "",
         "separatedSuccessCount": message.billable_parts if final else 0,
     }
+    # "指定しなかった場合は空となります", and the schema's minLength is 1: left out.
+    if message.client_tag:
+        item["clientTag"] = message.client_tag
+    return item
 
 
 def reservation_item(message: Message) -> dict[str, Any]:
