@@ -9,7 +9,6 @@ from typing import Any
 
 import httpx
 import pytest
-import sqlalchemy as sa
 
 from tests.conftest import Tenant
 from tests.integration.zettai_client import ZettaiClient, credentials
@@ -111,7 +110,7 @@ async def test_shortenurl(zr: ZettaiClient, runtime: Runtime, tenant: Tenant) ->
     )
     await runtime.services.zettai.update(tenant.client_id, short_domain="Go.Example.JP")
     own = await zr.expect("shorten", 0, "Success.", longUrl="https://e.com", domain="go.example.jp")
-    assert re.fullmatch(r"https://go\.example\.jp/[A-Za-z0-9]{7}", own["shortUrl"])
+    assert re.fullmatch(r"https://go\.example\.jp/s/[A-Za-z0-9]{7}", own["shortUrl"])
     await zr.expect(
         "shorten", 110, "Invalid domain.", longUrl="https://e.com", domain="x.example.jp"
     )

@@ -1,5 +1,6 @@
 """The public side of short links: ``GET /s/{code}`` redirects (after an access code, when the
-link has one), and ``/{code}`` does the same on an account's own short-link domain.
+link has one). An account's own short-link domain points at todoke too (its links are
+``https://DOMAIN/s/CODE``), so the same route serves it.
 
 No authentication: the recipient of an SMS opens these. Every answer is small HTML or a
 redirect; nothing says whether another account's code exists.
@@ -98,18 +99,13 @@ def _answer(opened: Opened, action: str) -> Response[Any]:
     )
 
 
-def _host(request: Request[Any, Any, Any]) -> str:
-    return (request.headers.get("host") or "").split(":")[0].strip().lower()
-
-
 async def _open(
-    request: Request[Any, Any, Any], code: str, *, custom_domain: bool, access_code: str | None
+    request: Request[Any, Any, Any], code: str, *, access_code: str | None
 ) -> Response[Any]:
     action = request.url.path
     try:
         opened = await services_of(request).links.open(
             code,
-            host=_host(request) if custom_domain else None,
             access_code=access_code,
             ip=client_ip(request),
             user_agent=request.headers.get("user-agent"),
@@ -129,27 +125,14 @@ async def _posted_code(request: Request[Any, Any, Any]) -> str:
 
 @get("/s/{code:str}", include_in_schema=False)
 async def open_link(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any]:
-    return await _open(request, code, custom_domain=False, access_code=None)
+    return await _open(request, code, access_code=None)
 
 
 @post("/s/{code:str}", include_in_schema=False, status_code=200)
 async def open_link_with_code(
     request: Request[Any, Any, Any], code: FromPath[str]
 ) -> Response[Any]:
-    return await _open(request, code, custom_domain=False, access_code=await _posted_code(request))
-
-
-@get("/{code:str}", include_in_schema=False)
-async def open_custom_link(request: Request[Any, Any, Any], code: FromPath[str]) -> Response[Any]:
-    """On an account's own domain (``https://DOMAIN/CODE``); any other host: not found."""
-    return await _open(request, code, custom_domain=True, access_code=None)
-
-
-@post("/{code:str}", include_in_schema=False, status_code=200)
-async def open_custom_link_with_code(
-    request: Request[Any, Any, Any], code: FromPath[str]
-) -> Response[Any]:
-    return await _open(request, code, custom_domain=True, access_code=await _posted_code(request))
+    return await _open(request, code, access_code=await _posted_code(request))
 
 
 def _error(_request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
@@ -164,6 +147,6 @@ def _error(_request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
 
 links_router = Router(
     path="/",
-    route_handlers=[open_link, open_link_with_code, open_custom_link, open_custom_link_with_code],
+    route_handlers=[open_link, open_link_with_code],
     exception_handlers={Exception: _error, TodokeError: _error, HTTPException: _error},
 )

@@ -1,8 +1,8 @@
 """Tracked short links: create, insert into messages, redirect, count clicks.
 
 Shared by every edge: the native ``/v1/links`` API, the 絶対リーチ! ``shortenurl.json``, the
-MediaSMS ``{URL}``..``{URL4}`` sends, and the public redirect ``GET /s/{code}`` (or ``/{code}``
-on an account's own short-link domain).
+MediaSMS ``{URL}``..``{URL4}`` sends, and the public redirect ``GET /s/{code}`` (also on an
+account's own short-link domain).
 
 * A link made by an API call belongs to the account and counts every click.
 * A link inserted into a message (:meth:`LinkService.attach`) is a *per-message* link with its
@@ -216,7 +216,7 @@ class LinkService:
     def short_url(self, link: Link) -> str:
         """The URL a recipient opens."""
         if link.domain:
-            return f"{self._policy.custom_scheme}://{link.domain}/{link.code}"
+            return f"{self._policy.custom_scheme}://{link.domain}/s/{link.code}"
         return f"{self._policy.base_url.rstrip('/')}/{link.code}"
 
     # --- the account's links -----------------------------------------------------------
@@ -405,14 +405,12 @@ class LinkService:
 
     # --- the public redirect ---------------------------------------------------------
 
-    async def find(self, code: str, *, host: str | None = None) -> Link:
-        """The live link of ``code``; with ``host``, only a link of that custom domain."""
+    async def find(self, code: str) -> Link:
+        """The live link of ``code`` (any account's: the code is all a recipient has)."""
         if not rules.is_code(code):
             raise NotFound("no such link")
         link = await self._store.by_code(code)
         if link is None or link.disabled_at is not None:
-            raise NotFound("no such link")
-        if host is not None and (link.domain is None or link.domain != host.lower()):
             raise NotFound("no such link")
         return link
 
@@ -420,13 +418,12 @@ class LinkService:
         self,
         code: str,
         *,
-        host: str | None = None,
         access_code: str | None = None,
         ip: str | None = None,
         user_agent: str | None = None,
     ) -> Opened:
         """Open a link: ask for its access code, check it, or count the click and redirect."""
-        link = await self.find(code, host=host)
+        link = await self.find(code)
         now = now_ms()
         if link.has_access_code:
             if link.locked_until is not None and link.locked_until > now:
