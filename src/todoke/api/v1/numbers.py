@@ -11,6 +11,7 @@ from litestar.params import FromPath, QueryParameter
 
 from todoke.api.auth import AccountDep, services_of
 from todoke.domain.cleaning import Cleaning
+from todoke.errors import InvalidPhoneNumber
 
 _MEANING = {Cleaning.CHANGED: "changed", Cleaning.SAME: "same", Cleaning.UNKNOWN: "unknown"}
 
@@ -36,7 +37,10 @@ async def number_cleaning(
     reference_date: Annotated[date, QueryParameter(name="referenceDate")],
 ) -> CleaningOut:
     del account  # any account may ask; the data is the platform's
-    result = await services_of(request).numbers.judge(number, reference_date)
+    try:
+        result = await services_of(request).numbers.judge(number, reference_date)
+    except InvalidPhoneNumber as exc:
+        raise InvalidPhoneNumber(exc.message, field="number") from None
     return CleaningOut(
         number=result.number,
         reference_date=result.reference.isoformat(),
