@@ -32,13 +32,7 @@ PLAIN = st.text(alphabet=st.characters(blacklist_characters="{}"), max_size=40)
 def test_render_placeholders_puts_every_url_in(values: dict[str, str], filler: str) -> None:
     text = filler.join("{" + name + "}" for name in values) + filler
     rendered = links.render_placeholders(text, values)
-    for name, url in values.items():
-        assert "{" + name + "}" not in rendered or any(
-            "{" + name + "}" in other for other in values.values()
-        )
-        assert url in rendered
-    # Nothing but the placeholders changed.
-    assert rendered.replace("".join(values.values()), "") is not None
+    assert rendered == filler.join(values.values()) + filler
 
 
 @given(PLAIN)
