@@ -76,6 +76,8 @@ def check_domain(domain: str, *, field: str = "domain") -> str:
 
 
 def check_name(name: str, *, field: str = "name") -> str:
+    if "\x00" in name:
+        raise InvalidInput(f"{field} must not contain NUL", field=field)
     if len(name) > MAX_NAME:
         raise InvalidInput(
             f"{field} is longer than {MAX_NAME} characters", field=field, code="too_long"

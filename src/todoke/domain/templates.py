@@ -31,6 +31,8 @@ def parameters(content: str) -> list[str]:
 
 def check(title: str, content: str) -> None:
     """Refuse an empty or too long title or content, and a malformed ``{{`` parameter."""
+    if "\x00" in title or "\x00" in content:
+        raise InvalidInput("title and content must not contain NUL", field="content")
     if not title.strip():
         raise InvalidInput("title must not be empty", field="title", code="empty")
     if len(title) > MAX_TITLE:
@@ -71,6 +73,10 @@ def render(content: str, params: Mapping[str, str], *, field: str = "templatePar
             code="unknown_parameter",
         )
     for name, value in params.items():
+        if "\x00" in value:
+            raise InvalidInput(
+                f"{field}.{name} must not contain NUL", field=f"{field}.{name}", code="invalid"
+            )
         if len(value) > MAX_PARAMETER_VALUE:
             raise InvalidInput(
                 f"{field}.{name} is longer than {MAX_PARAMETER_VALUE} characters",

@@ -70,6 +70,8 @@ class Params:
             value.encode("utf-8")
         except UnicodeEncodeError:
             raise invalid(name) from None
+        if "\x00" in value:  # no database text type holds NUL (PostgreSQL refuses it)
+            raise invalid(name)
         return value
 
     def required(self, name: str) -> str:
