@@ -219,3 +219,26 @@ async def test_click_after_failure_receipt_makes_message_billable(
     await client.get(f"/s/{code}")  # a second click changes nothing more
     message = (await client.get(f"/v1/messages/{sent['id']}", headers=tenant.headers)).json()
     assert message["billableParts"] == 1
+
+
+async def test_nul_characters_are_refused_not_crashed(client: Client, tenant: Tenant) -> None:
+    """PostgreSQL cannot hold NUL in text: every such input is a 4xx, never a 500."""
+    h = tenant.headers
+    assert (await client.get("/v1/links/a%00b", headers=h)).status_code == 404
+    assert (await client.get("/v1/links/a%00b/clicks", headers=h)).status_code == 404
+    assert (
+        await client.get("/v1/links", params={"messageId": "a\x00"}, headers=h)
+    ).status_code == 400
+    assert (await client.get("/v1/templates/a%00b", headers=h)).status_code == 404
+    r = await client.post(
+        "/v1/links", json={"longUrl": "https://e.com", "name": "a\x00"}, headers=h
+    )
+    assert r.status_code == 400
+    r = await client.post("/v1/templates", json={"title": "a\x00", "content": "x"}, headers=h)
+    assert r.status_code == 400
+    r = await client.post(
+        "/v1/messages",
+        json={"to": "09012345678", "text": "{URL}", "links": {"URL": {"linkId": "x\x00"}}},
+        headers=h,
+    )
+    assert r.status_code == 400 and r.json()["error"]["field"] == "links.URL"

@@ -244,6 +244,8 @@ class LinkService:
         return replace(link, code=code)
 
     async def get(self, account: Account, link_id: str) -> Link:
+        if "\x00" in link_id:  # no stored id has one (and PostgreSQL refuses it in a query)
+            raise NotFound(f"no link {link_id!r}")
         found = await self._store.get_many(account.id, [link_id])
         if not found:
             raise NotFound(f"no link {link_id}")
@@ -258,6 +260,8 @@ class LinkService:
         limit: int = 100,
     ) -> list[Link]:
         """Newest first; with ``message_id``, the links inserted into that message."""
+        if "\x00" in (message_id or "") + (before_id or ""):
+            raise InvalidInput("messageId and cursor must not contain NUL", field="messageId")
         return await self._store.list_links(
             account.id, message_id=message_id, before_id=before_id, limit=limit
         )
@@ -287,7 +291,9 @@ class LinkService:
         :meth:`discard` for the messages that were then not stored.
         """
         now = now_ms()
-        wanted = sorted({t.link_id for _, _, ts in drafts for t in ts.values() if t.link_id})
+        wanted = sorted(
+            {i for _, _, ts in drafts for t in ts.values() if (i := t.link_id) and "\x00" not in i}
+        )
         parents = (
             {p.id: p for p in await self._store.get_many(account.id, wanted)} if wanted else {}
         )

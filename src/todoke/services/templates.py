@@ -94,6 +94,8 @@ class TemplateService:
         await self._store.delete(account.id, template_id)
 
     async def get(self, account: Account, template_id: str) -> Template:
+        if "\x00" in template_id:  # no stored id has one (and PostgreSQL refuses it)
+            raise NotFound(f"no template {template_id!r}")
         found = await self._store.get_many(account.id, [template_id])
         if not found:
             raise NotFound(f"no template {template_id}")
@@ -105,7 +107,7 @@ class TemplateService:
 
     async def load(self, account: Account, template_ids: Sequence[str]) -> dict[str, Template]:
         """The account's templates among ``template_ids`` (unknown ids are left out)."""
-        unique = sorted(set(template_ids))
+        unique = sorted({i for i in template_ids if "\x00" not in i})
         return {t.id: t for t in await self._store.get_many(account.id, unique)} if unique else {}
 
     @staticmethod
