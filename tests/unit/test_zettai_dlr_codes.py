@@ -15,6 +15,7 @@ from tests.zettai_schema import document, schema
 from todoke import errors
 from todoke.api.compat.zettai_reach.codes import HttpRefusal, ZrError, translate
 from todoke.api.compat.zettai_reach.dlr import (
+    dlr_event,
     dlr_notification,
     dlr_payload,
     encode_dlr,
@@ -124,6 +125,16 @@ def test_json_and_xml_bodies() -> None:
     assert json.loads(parse_qs(body.decode())["json"][0]) == payload
     with pytest.raises(ValueError):
         encode_dlr(payload, "csv")
+
+
+def test_dlr_event() -> None:
+    from todoke.services.zettai_settings import ZettaiSettings
+
+    on = ZettaiSettings(12345, dlr_url="https://c.example/dlr", dlr_format="xml")
+    url, fmt, payload = dlr_event(message(), on) or ("", "", {})
+    assert (url, fmt) == ("https://c.example/dlr", "xml")
+    assert payload["eventNotifications"][0]["statusId"] == "2"
+    assert dlr_event(message(), ZettaiSettings(12345)) is None
 
 
 def test_should_push() -> None:

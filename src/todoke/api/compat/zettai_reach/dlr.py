@@ -110,6 +110,16 @@ def encode_dlr(payload: Mapping[str, Any], fmt: str) -> tuple[dict[str, str], by
     return {"Content-Type": CONTENT_TYPE}, body, CONTENT_TYPE
 
 
+def dlr_event(message: Message, settings: Any) -> tuple[str, str, dict[str, Any]] | None:
+    """What to enqueue when ``message`` changes: (URL, format, payload), or None when no push
+    is due. ``settings`` is the account's :class:`~todoke.services.zettai_settings.ZettaiSettings`.
+    """
+    url = getattr(settings, "dlr_url", None)
+    if not should_push(message, url):
+        return None
+    return str(url), str(getattr(settings, "dlr_format", "json")), dlr_payload([message])
+
+
 def _format_of(endpoint: Any) -> str:
     if isinstance(endpoint, Mapping):
         value = endpoint.get("dlr_format") or endpoint.get("format")
