@@ -242,3 +242,10 @@ async def test_nul_characters_are_refused_not_crashed(client: Client, tenant: Te
         headers=h,
     )
     assert r.status_code == 400 and r.json()["error"]["field"] == "links.URL"
+
+
+async def test_japanese_long_url_redirects(client: Client, tenant: Tenant) -> None:
+    link = await create(client, tenant, longUrl="https://例え.jp/セール?q=春")
+    r = await client.get(f"/s/{link['code']}")
+    assert r.status_code == 302
+    assert r.headers["location"] == "https://xn--r8jz45g.jp/%E3%82%BB%E3%83%BC%E3%83%AB?q=%E6%98%A5"

@@ -143,3 +143,21 @@ def test_parse_row() -> None:
     ):
         with pytest.raises(InvalidInput):
             parse_row(bad)
+
+
+def test_to_uri() -> None:
+    assert links.to_uri("https://e.com/a?b=c%20d") == "https://e.com/a?b=c%20d"
+    assert links.to_uri("https://例え.jp/セール?q=あ#上") == (
+        "https://xn--r8jz45g.jp/%E3%82%BB%E3%83%BC%E3%83%AB?q=%E3%81%82#%E4%B8%8A"
+    )
+    assert links.to_uri("http://user:pw@例え.jp:8080/") == "http://user:pw@xn--r8jz45g.jp:8080/"
+
+
+@given(st.text(min_size=1, max_size=30).filter(lambda t: "\x00" not in t))
+def test_to_uri_is_ascii(path: str) -> None:
+    url = "https://e.jp/" + path.replace(" ", "_")
+    try:
+        links.check_long_url(url)
+    except InvalidInput:
+        return
+    assert links.to_uri(url).isascii()

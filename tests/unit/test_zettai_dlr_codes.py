@@ -188,3 +188,18 @@ def test_errors_outside_the_tables(error: Exception, status: int, headers: dict[
     assert isinstance(result, HttpRefusal)
     assert (result.status, result.headers) == (status, headers)
     jsonschema.validate(result.body(), schema("Error"))
+
+
+def test_the_copied_document_is_the_reference() -> None:
+    """tests/data holds a verbatim copy of shared/reference (found beside the repository)."""
+    from pathlib import Path
+
+    from tests.zettai_schema import SPEC
+
+    name = "zettai-reach-openapi-1.4.7.json"
+    root = Path(__file__).resolve().parents[2]
+    candidates = [p / "shared" / "reference" / name for p in (root.parent, root.parent.parent)]
+    found = [c for c in candidates if c.is_file()]
+    if not found:
+        pytest.skip("shared/reference is not beside this checkout")
+    assert found[0].read_bytes() == SPEC.read_bytes()

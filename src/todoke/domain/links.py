@@ -13,7 +13,7 @@ import re
 import secrets
 import string
 from collections.abc import Mapping
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from todoke.errors import InvalidInput
 
@@ -65,6 +65,39 @@ def check_long_url(url: str, *, field: str = "longUrl") -> str:
             f"{field} must be an http(s) URL with a host", field=field, code="invalid_url"
         )
     return url
+
+
+_URI_SAFE = ":/?#[]@!$&'()*+,;=%~"
+
+
+def to_uri(url: str) -> str:
+    """The URL as a ``Location`` header can carry it: an internationalised host in IDNA
+    (punycode), other non-ASCII characters percent-encoded (``%`` escapes already there stay)."""
+    if url.isascii():
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        ascii_host = quote(host, safe="")
+    netloc = ascii_host
+    if parts.port is not None:
+        netloc = f"{ascii_host}:{parts.port}"
+    if parts.username is not None:
+        userinfo = quote(parts.username, safe="")
+        if parts.password is not None:
+            userinfo += ":" + quote(parts.password, safe="")
+        netloc = f"{userinfo}@{netloc}"
+    return urlunsplit(
+        (
+            parts.scheme,
+            netloc,
+            quote(parts.path, safe=_URI_SAFE),
+            quote(parts.query, safe=_URI_SAFE),
+            quote(parts.fragment, safe=_URI_SAFE),
+        )
+    )
 
 
 def check_domain(domain: str, *, field: str = "domain") -> str:

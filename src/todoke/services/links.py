@@ -452,7 +452,7 @@ class LinkService:
             link, at=now, ip=ip, user_agent=(user_agent or "")[:256] or None
         )
         await self._emit(link, record, now)
-        return Opened("redirect", link, location=link.long_url)
+        return Opened("redirect", link, location=rules.to_uri(link.long_url))
 
     @staticmethod
     def _code_matches(link: Link, code: str) -> bool:
