@@ -242,6 +242,14 @@ async def test_nul_characters_are_refused_not_crashed(client: Client, tenant: Te
         headers=h,
     )
     assert r.status_code == 400 and r.json()["error"]["field"] == "links.URL"
+    # The same for the messages API itself (MessageService).
+    for extra in ({"clientTag": "a\x00"}, {"groupTag": "\x00"}, {"webhookUrl": "https://e\x00"}):
+        r = await client.post(
+            "/v1/messages", json={"to": "09012345678", "text": "x", **extra}, headers=h
+        )
+        assert r.status_code == 400, (extra, r.text)
+    r = await client.get("/v1/messages", params={"clientTag": "a\x00"}, headers=h)
+    assert r.status_code == 200 and r.json()["messages"] == []
 
 
 async def test_japanese_long_url_redirects(client: Client, tenant: Tenant) -> None:
