@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 
-from bench import accept
+from bench import accept, zettai
 
 
 def main() -> None:
     accept.print_table("accept (SQLite)", accept.measure(None, runs=3, duration=8))
+    accept.print_table("絶対リーチ! façade (SQLite)", zettai.measure(None, runs=3, duration=8))
     pg = os.environ.get("TODOKE_BENCH_POSTGRES_URL")
     if pg:
         accept.print_table("accept (PostgreSQL)", accept.measure(pg, runs=3, duration=8))

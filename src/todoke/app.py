@@ -19,28 +19,43 @@ from litestar.openapi.spec import Components, SecurityScheme
 from todoke import __version__
 from todoke.api.auth import bearer_account
 from todoke.api.compat.mediasms import mediasms_router
+from todoke.api.compat.zettai_reach import zettai_reach_router
 from todoke.api.errors import EXCEPTION_HANDLERS
 from todoke.api.health import healthz, readyz
+from todoke.api.links import links_router
 from todoke.api.metrics import ConnectorSample, MetricsSample, metrics
 from todoke.api.v1.batches import BatchesController
+from todoke.api.v1.links import LinksController
 from todoke.api.v1.messages import MessagesController
+from todoke.api.v1.numbers import number_cleaning
+from todoke.api.v1.templates import TemplatesController
 from todoke.config import Settings
 from todoke.delivery import DeliveryEngine
 from todoke.domain.routing import MaintenanceWindow
 from todoke.services.accounts import AccountService
 from todoke.services.batches import BatchService
 from todoke.services.container import Services
+from todoke.services.links import LinkPolicy, LinkService
 from todoke.services.maintenance import MaintenanceCalendar
 from todoke.services.mediasms import MediaSmsService
 from todoke.services.messages import MessagePolicy, MessageService, now_ms
+from todoke.services.numbers import NumberCleaningService
+from todoke.services.reports import ReportService
+from todoke.services.templates import TemplateService
+from todoke.services.zettai_settings import ZettaiSettingsService
 from todoke.store.accounts import AccountStore
 from todoke.store.batches import BatchStore
 from todoke.store.database import Database
+from todoke.store.links import LinkStore
 from todoke.store.mediasms import MediaSmsStore
 from todoke.store.messages import MessageStore
+from todoke.store.numbers import NumberEventStore
+from todoke.store.reports import MessageReportStore
 from todoke.store.routing import RoutingStore
 from todoke.store.stats import queue_depth
+from todoke.store.templates import TemplateStore
 from todoke.store.writer import GroupCommitter
+from todoke.store.zettai import ZettaiSettingsStore
 
 
 class Runtime:
@@ -70,6 +85,18 @@ class Runtime:
             ),
             idempotency_ttl_ms=settings.idempotency_ttl_seconds * 1000,
             batch_max_messages=settings.batch_max_messages,
+            templates=TemplateService(TemplateStore(self.db)),
+            links=LinkService(
+                LinkStore(self.db, self.writer),
+                LinkPolicy(
+                    base_url=settings.short_links_url,
+                    failure_limit=settings.link_access_code_attempts,
+                    lock_seconds=settings.link_lock_seconds,
+                ),
+            ),
+            numbers=NumberCleaningService(NumberEventStore(self.db)),
+            reports=ReportService(MessageReportStore(self.db)),
+            zettai=ZettaiSettingsService(ZettaiSettingsStore(self.db), AccountStore(self.db)),
         )
         self.services.mediasms = MediaSmsService(
             MediaSmsStore(self.db),
@@ -176,6 +203,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             MessagesController,
             BatchesController,
             mediasms_router(),
+            LinksController,
+            TemplatesController,
+            number_cleaning,
+            zettai_reach_router,
+            links_router,
         ],
         dependencies={"account": Provide(bearer_account)},
         exception_handlers=EXCEPTION_HANDLERS,

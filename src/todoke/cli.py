@@ -21,6 +21,7 @@ from todoke.cli_delivery import (
     worker,
 )
 from todoke.cli_mediasms import batches_app, mediasms_app
+from todoke.cli_zettai import numbers_app, zettai_app
 from todoke.config import Settings
 from todoke.logging import configure
 
@@ -37,6 +38,8 @@ app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(carriers_app, name="carriers")
 app.add_typer(mediasms_app, name="mediasms")
 app.add_typer(batches_app, name="batches")
+app.add_typer(zettai_app, name="zettai")
+app.add_typer(numbers_app, name="numbers")
 app.command()(worker)
 app.command()(simulator)
 

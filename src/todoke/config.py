@@ -94,6 +94,18 @@ class Settings(BaseSettings):
         description="Scales the simulator's delays (au's 20-minute failure receipts: 12 s).",
     )
 
+    # --- short links (issue 6) -------------------------------------------------------
+    short_link_base_url: str | None = Field(
+        default=None,
+        description="Where short links live: BASE/CODE. Default: PUBLIC_URL/s (or http://HOST:PORT/s).",
+    )
+    link_access_code_attempts: int = Field(
+        default=10, ge=1, description="Wrong access codes in a row before a link locks."
+    )
+    link_lock_seconds: int = Field(
+        default=900, ge=1, description="How long a link refuses access codes once locked."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
@@ -110,3 +122,8 @@ class Settings(BaseSettings):
     def base_url(self) -> str:
         """Where users reach the HTTP API."""
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def short_links_url(self) -> str:
+        """Where short links live (``BASE/CODE``)."""
+        return self.short_link_base_url or f"{self.base_url.rstrip('/')}/s"

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from todoke.services.accounts import AccountService
 from todoke.services.batches import BatchService
+from todoke.services.compose import Composer
+from todoke.services.links import LinkService
 from todoke.services.mediasms import MediaSmsService
 from todoke.services.messages import MessageService
+from todoke.services.numbers import NumberCleaningService
+from todoke.services.reports import ReportService
+from todoke.services.templates import TemplateService
+from todoke.services.zettai_settings import ZettaiSettingsService
 
 
 @dataclass(slots=True)
@@ -20,3 +26,14 @@ class Services:
     batch_max_messages: int = 10_000
     mediasms: MediaSmsService | None = None  # the MediaSMS façade's logins and settings
     batches: BatchService | None = None  # bulk uploads (MediaSMS CSV)
+    # issue 6: templates, short links, number cleaning, reports, 絶対リーチ! settings
+    templates: TemplateService = field(kw_only=True)
+    links: LinkService = field(kw_only=True)
+    numbers: NumberCleaningService = field(kw_only=True)
+    reports: ReportService = field(kw_only=True)
+    zettai: ZettaiSettingsService = field(kw_only=True)
+
+    @property
+    def composer(self) -> Composer:
+        """Sends with templates and tracked links, on top of ``messages``."""
+        return Composer(self.messages, self.templates, self.links)

@@ -58,6 +58,7 @@ class SendRequest:
     batch_id: str | None = None  # the bulk upload it belongs to
     hold: bool = False  # stored but not queued until its batch is released (all-or-nothing)
     facade_data: str | None = None  # JSON object kept for the façade that sent it
+    message_id: str | None = None  # chosen by the caller (tracked links need it beforehand)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ class MessageService:
         start = schedule_at if schedule_at is not None else now
         initial = status.SCHEDULED if schedule_at is not None else status.ACCEPTED
         return {
-            "id": time_ordered_id(now),
+            "id": req.message_id or time_ordered_id(now),
             "account_id": account.id,
             "sender_code": sender,
             "to_number": to,
@@ -178,6 +179,9 @@ class MessageService:
         return await self._store.get(account.id, message_id)
 
     async def find(self, account: Account, flt: MessageFilter) -> list[Message]:
+        texts = (flt.client_tag, flt.group_tag, flt.status, flt.to, flt.before_id)
+        if any(t and "\x00" in t for t in texts):
+            return []  # nothing stored holds NUL (and PostgreSQL refuses it in a query)
         return await self._store.find(account.id, flt)
 
     async def events(self, account: Account, message_id: str) -> list[MessageEvent]:
@@ -284,6 +288,8 @@ def _tag(value: str | None, field: str) -> str | None:
         return None
     if not value:
         raise InvalidInput(f"{field} must not be empty", field=field, code="empty")
+    if "\x00" in value:  # no database text holds NUL (PostgreSQL refuses it)
+        raise InvalidInput(f"{field} must not contain NUL", field=field, code="invalid")
     if len(value) > _MAX_TAG:
         raise InvalidInput(
             f"{field} is longer than {_MAX_TAG} characters", field=field, code="too_long"
@@ -292,7 +298,7 @@ def _tag(value: str | None, field: str) -> str | None:
 
 
 def _check_url(url: str) -> None:
-    if len(url) > _MAX_URL or not url.startswith(("http://", "https://")):
+    if len(url) > _MAX_URL or not url.startswith(("http://", "https://")) or "\x00" in url:
         raise InvalidInput(
             "webhookUrl must be an http(s) URL of at most 2048 characters",
             field="webhookUrl",

@@ -326,3 +326,106 @@ batches = sa.Table(
 messages.append_column(sa.Column("batch_id", sa.String(32), nullable=True))
 messages.append_column(sa.Column("facade_data", sa.Text, nullable=True))
 sa.Index("ix_messages_batch_id", messages.c.batch_id)
+
+
+# --- short links, templates, number cleaning, 絶対リーチ! settings (issue 6) ---------------
+
+# A tracked short link. ``message_id`` is set when the link was inserted into one message (a
+# per-message link, so that clicks tell which message was opened); ``parent_id`` then names
+# the account's link it was made from, if any. Codes are unique on the platform.
+links = sa.Table(
+    "links",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "account_id",
+        sa.BigInteger,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("code", sa.String(16), nullable=False, unique=True),
+    sa.Column("domain", sa.String(255), nullable=True),  # NULL: the platform's short base URL
+    sa.Column("long_url", sa.String(2048), nullable=False),
+    sa.Column("name", sa.String(256), nullable=False),
+    # SHA-256 of link id + access code (MediaSMS originalurlcode); NULL: no code asked.
+    sa.Column("access_code_hash", sa.String(64), nullable=True),
+    sa.Column("parent_id", sa.String(32), nullable=True),
+    sa.Column("message_id", sa.String(32), nullable=True),
+    sa.Column("placeholder", sa.String(32), nullable=True),  # e.g. URL2, for per-message links
+    sa.Column("clicks", sa.Integer, nullable=False, server_default="0"),
+    # Wrong access codes in a row; at the limit the link refuses codes until locked_until.
+    sa.Column("code_failures", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("locked_until", Ms, nullable=True),
+    sa.Column("first_clicked_at", Ms, nullable=True),
+    sa.Column("last_clicked_at", Ms, nullable=True),
+    sa.Column("disabled_at", Ms, nullable=True),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Index(None, "account_id", "created_at"),
+    sa.Index(None, "message_id"),
+    sa.Index(None, "parent_id"),
+)
+
+link_clicks = sa.Table(
+    "link_clicks",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("link_id", sa.String(32), nullable=False),
+    sa.Column("account_id", sa.BigInteger, nullable=False),
+    sa.Column("message_id", sa.String(32), nullable=True),
+    sa.Column("clicked_at", Ms, nullable=False),
+    sa.Column("ip", sa.String(64), nullable=True),
+    sa.Column("user_agent", sa.String(256), nullable=True),
+    sa.Index(None, "link_id", "id"),
+    sa.Index(None, "account_id", "clicked_at"),
+)
+
+# 定型文: a text with {{name}} parameters, per account.
+templates = sa.Table(
+    "templates",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "account_id",
+        sa.BigInteger,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("content", sa.Text, nullable=False),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+    sa.UniqueConstraint("account_id", "title"),
+)
+
+# Imported subscriber events of numbers (名義人変更判定): platform reference data, like the
+# ported-number table. ``event`` is contracted (a subscriber's contract began: new or
+# reassigned number) or deactivated (解約); ``event_date`` is the JST day as YYYYMMDD.
+number_events = sa.Table(
+    "number_events",
+    metadata,
+    sa.Column("number", sa.String(20), primary_key=True),  # E.164
+    sa.Column("event", sa.String(16), primary_key=True),
+    sa.Column("event_date", sa.Integer, primary_key=True),
+    sa.Column("source", sa.String(200), nullable=True),
+    sa.Column("imported_at", Ms, nullable=False),
+)
+
+# Per-account settings of the 絶対リーチ! façade (a side table: ``accounts`` stays neutral).
+zettai_settings = sa.Table(
+    "zettai_settings",
+    metadata,
+    sa.Column(
+        "account_id",
+        sa.BigInteger,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("dlr_url", sa.String(2048), nullable=True),
+    sa.Column("dlr_format", sa.String(8), nullable=False, server_default="json"),
+    sa.Column("short_domain", sa.String(255), nullable=True),
+    # The agency viewer (an account with role agency_viewer) who may read this account's
+    # figures with clientId=all.
+    sa.Column("agency_viewer_id", sa.BigInteger, nullable=True),
+    sa.Column("updated_at", Ms, nullable=False),
+    sa.Index(None, "agency_viewer_id"),
+)

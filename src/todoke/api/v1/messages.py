@@ -18,6 +18,8 @@ from todoke.api.v1 import schemas as s
 from todoke.domain import phone
 from todoke.domain.message import Message, MessageFilter
 from todoke.errors import InvalidInput, TodokeError
+from todoke.services.compose import Draft
+from todoke.services.links import LinkTarget
 from todoke.services.messages import SendRequest, now_ms, to_ms
 from todoke.services.ports import IdempotencyRequest, Replay
 
@@ -36,6 +38,19 @@ def _send_request(item: s.SendMessageIn) -> SendRequest:
         carrier=item.carrier,
         webhook_url=item.webhook_url,
     )
+
+
+def _draft(item: s.SendMessageIn) -> Draft:
+    """A send that may use a template and tracked links (see services/compose.py)."""
+    links = (
+        {
+            name: LinkTarget(spec.long_url, spec.link_id, spec.access_code, spec.name)
+            for name, spec in item.links.items()
+        }
+        if item.links
+        else None
+    )
+    return Draft(_send_request(item), item.template_id, item.template_params, links)
 
 
 def _idempotency(
@@ -113,8 +128,8 @@ class MessagesController(Controller):
         ] = None,
     ) -> Response[bytes]:
         idem = _idempotency(request, await request.body(), _render_single)
-        results = await services_of(request).messages.send(
-            account, [_send_request(data)], idempotency=idem
+        results = await services_of(request).composer.send(
+            account, [_draft(data)], idempotency=idem
         )
         if isinstance(results, Replay):
             return _answer(results.status_code, results.body, replayed=True)
@@ -148,8 +163,8 @@ class MessagesController(Controller):
                 code="too_many",
             )
         idem = _idempotency(request, await request.body(), _render_batch)
-        results = await services.messages.send(
-            account, [_send_request(m) for m in data.messages], idempotency=idem
+        results = await services.composer.send(
+            account, [_draft(m) for m in data.messages], idempotency=idem
         )
         if isinstance(results, Replay):
             return _answer(results.status_code, results.body, replayed=True)

@@ -16,11 +16,24 @@ JST = timezone(timedelta(hours=9), "JST")
 Tag = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
+class LinkSpecIn(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
+    """Where a ``{NAME}`` placeholder of the text goes: a new URL, or one of the account's
+    links (``linkId``); each message gets its own short URL, so clicks are counted per
+    message."""
+
+    long_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+    link_id: Annotated[str, msgspec.Meta(max_length=32)] | None = None
+    access_code: Annotated[str, msgspec.Meta(max_length=64)] | None = None
+    name: Annotated[str, msgspec.Meta(max_length=256)] | None = None
+
+
 class SendMessageIn(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     """One message to send."""
 
     to: Annotated[str, msgspec.Meta(max_length=40, description="Japanese mobile number")]
-    text: Annotated[str, msgspec.Meta(max_length=5000, description="Message text")]
+    text: Annotated[
+        str, msgspec.Meta(max_length=5000, description="Message text (not with templateId)")
+    ] = ""
     from_: (
         Annotated[str, msgspec.Meta(max_length=20, description="Sender code (smsCode)")] | None
     ) = msgspec.field(default=None, name="from")
@@ -32,6 +45,20 @@ class SendMessageIn(msgspec.Struct, forbid_unknown_fields=True, rename="camel"):
     validity_period: Annotated[int, msgspec.Meta(ge=1, description="Seconds")] | None = None
     carrier: Carrier | None = None
     webhook_url: Annotated[str, msgspec.Meta(max_length=2048)] | None = None
+    template_id: (
+        Annotated[str, msgspec.Meta(max_length=32, description="A template instead of text")] | None
+    ) = None
+    template_params: (
+        Annotated[dict[str, str], msgspec.Meta(description="Values of the template's {{names}}")]
+        | None
+    ) = None
+    links: (
+        Annotated[
+            dict[str, LinkSpecIn],
+            msgspec.Meta(description="Tracked links: placeholder NAME (written {NAME}) -> link"),
+        ]
+        | None
+    ) = None
 
 
 class BatchIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -1,0 +1,319 @@
+"""Short links and their clicks. Writes go through the group committer."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from todoke.domain import links as rules
+from todoke.errors import NotFound
+from todoke.services.links import Click, ClickRecord, Link
+from todoke.store.database import Database
+from todoke.store.tables import link_clicks, links, messages
+from todoke.store.writer import GroupCommitter
+
+_CHUNK = 400
+
+
+def _row_to_link(row: Any) -> Link:
+    m = row._mapping
+    return Link(
+        id=m["id"],
+        account_id=m["account_id"],
+        code=m["code"],
+        long_url=m["long_url"],
+        name=m["name"],
+        created_at=m["created_at"],
+        domain=m["domain"],
+        access_code_hash=m["access_code_hash"],
+        parent_id=m["parent_id"],
+        message_id=m["message_id"],
+        placeholder=m["placeholder"],
+        clicks=m["clicks"],
+        code_failures=m["code_failures"],
+        locked_until=m["locked_until"],
+        first_clicked_at=m["first_clicked_at"],
+        last_clicked_at=m["last_clicked_at"],
+        disabled_at=m["disabled_at"],
+    )
+
+
+def _link_row(link: Link, code: str) -> dict[str, Any]:
+    return {
+        "id": link.id,
+        "account_id": link.account_id,
+        "code": code,
+        "domain": link.domain,
+        "long_url": link.long_url,
+        "name": link.name,
+        "access_code_hash": link.access_code_hash,
+        "parent_id": link.parent_id,
+        "message_id": link.message_id,
+        "placeholder": link.placeholder,
+        "clicks": 0,
+        "code_failures": 0,
+        "created_at": link.created_at,
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class _Click:
+    link: Link
+    at: int
+    ip: str | None
+    user_agent: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    link_id: str
+    at: int
+    limit: int
+    lock_ms: int
+
+
+class LinkStore:
+    """Implements :class:`todoke.services.links.LinkStorePort`."""
+
+    def __init__(self, db: Database, writer: GroupCommitter) -> None:
+        self._db = db
+        self._writer = writer
+
+    async def insert(self, rows: Sequence[Link]) -> list[str]:
+        codes: list[str] = await self._writer.submit(_insert_handler, tuple(rows))
+        return codes
+
+    async def delete_for_messages(self, account_id: int, message_ids: Sequence[str]) -> None:
+        await self._writer.submit(_delete_handler, (account_id, tuple(message_ids)))
+
+    async def get_many(self, account_id: int, link_ids: Sequence[str]) -> list[Link]:
+        out: list[Link] = []
+        async with self._db.connect() as conn:
+            for i in range(0, len(link_ids), _CHUNK):
+                chunk = link_ids[i : i + _CHUNK]
+                rows = await conn.execute(
+                    sa.select(links).where(links.c.account_id == account_id, links.c.id.in_(chunk))
+                )
+                out.extend(_row_to_link(r) for r in rows)
+        return out
+
+    async def by_code(self, code: str) -> Link | None:
+        async with self._db.connect() as conn:
+            row = (await conn.execute(sa.select(links).where(links.c.code == code))).first()
+        return _row_to_link(row) if row is not None else None
+
+    async def list_links(
+        self,
+        account_id: int,
+        *,
+        message_id: str | None = None,
+        before_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Link]:
+        c = links.c
+        conditions: list[sa.ColumnElement[bool]] = [c.account_id == account_id]
+        if message_id is not None:
+            conditions.append(c.message_id == message_id)
+        else:
+            conditions.append(c.message_id.is_(None))  # the account's own links
+        if before_id is not None:
+            conditions.append(c.id < before_id)
+        query = sa.select(links).where(*conditions).order_by(c.id.desc()).limit(limit)
+        async with self._db.connect() as conn:
+            return [_row_to_link(r) for r in await conn.execute(query)]
+
+    async def clicks(
+        self, account_id: int, link_id: str, *, before_id: int | None = None, limit: int = 100
+    ) -> list[Click]:
+        c = link_clicks.c
+        # A parent link's clicks include those of its per-message copies.
+        children = sa.select(links.c.id).where(
+            links.c.account_id == account_id, links.c.parent_id == link_id
+        )
+        conditions: list[sa.ColumnElement[bool]] = [
+            c.account_id == account_id,
+            sa.or_(c.link_id == link_id, c.link_id.in_(children.scalar_subquery())),
+        ]
+        if before_id is not None:
+            conditions.append(c.id < before_id)
+        query = sa.select(link_clicks).where(*conditions).order_by(c.id.desc()).limit(limit)
+        async with self._db.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            Click(
+                id=r.id,
+                link_id=r.link_id,
+                account_id=r.account_id,
+                clicked_at=r.clicked_at,
+                message_id=r.message_id,
+                ip=r.ip,
+                user_agent=r.user_agent,
+            )
+            for r in rows
+        ]
+
+    async def record_click(
+        self, link: Link, *, at: int, ip: str | None, user_agent: str | None
+    ) -> ClickRecord:
+        record: ClickRecord = await self._writer.submit(
+            _click_handler, _Click(link, at, ip, user_agent)
+        )
+        return record
+
+    async def record_code_failure(
+        self, link_id: str, *, at: int, limit: int, lock_ms: int
+    ) -> tuple[int, int | None]:
+        result: tuple[int, int | None] = await self._writer.submit(
+            _failure_handler, _Failure(link_id, at, limit, lock_ms)
+        )
+        return result
+
+    async def disable(self, account_id: int, link_id: str, *, at: int) -> Link:
+        link: Link | Exception = await self._writer.submit(
+            _disable_handler, (account_id, link_id, at)
+        )
+        if isinstance(link, Exception):
+            raise link
+        return link
+
+
+# --- write handlers (inside the group transaction) -----------------------------------------
+
+
+async def _insert_handler(
+    conn: AsyncConnection, jobs: Sequence[tuple[Link, ...]]
+) -> list[list[str]]:
+    wanted = [link.code for job in jobs for link in job]
+    taken: set[str] = set()
+    for i in range(0, len(wanted), _CHUNK):
+        rows = await conn.execute(
+            sa.select(links.c.code).where(links.c.code.in_(wanted[i : i + _CHUNK]))
+        )
+        taken.update(r.code for r in rows)
+    out: list[list[str]] = []
+    values: list[dict[str, Any]] = []
+    for job in jobs:
+        codes: list[str] = []
+        for link in job:
+            code = link.code
+            while code in taken:  # a collision in 3.5e12 codes: draw again
+                code = rules.new_code()
+            taken.add(code)
+            codes.append(code)
+            values.append(_link_row(link, code))
+        out.append(codes)
+    if values:
+        await conn.execute(links.insert(), values)
+    return out
+
+
+async def _delete_handler(
+    conn: AsyncConnection, jobs: Sequence[tuple[int, tuple[str, ...]]]
+) -> list[None]:
+    for account_id, message_ids in jobs:
+        for i in range(0, len(message_ids), _CHUNK):
+            await conn.execute(
+                links.delete().where(
+                    links.c.account_id == account_id,
+                    links.c.message_id.in_(message_ids[i : i + _CHUNK]),
+                    links.c.clicks == 0,
+                )
+            )
+    return [None] * len(jobs)
+
+
+async def _click_handler(conn: AsyncConnection, jobs: Sequence[_Click]) -> list[ClickRecord]:
+    out: list[ClickRecord] = []
+    c = links.c
+    for job in jobs:
+        link = job.link
+        result = await conn.execute(
+            link_clicks.insert()
+            .values(
+                link_id=link.id,
+                account_id=link.account_id,
+                message_id=link.message_id,
+                clicked_at=job.at,
+                ip=(job.ip or None) and job.ip[:64],
+                user_agent=job.user_agent,
+            )
+            .returning(link_clicks.c.id)
+        )
+        click_id = int(result.scalar_one())
+        ids = [link.id] + ([link.parent_id] if link.parent_id else [])
+        await conn.execute(
+            links.update()
+            .where(c.id.in_(ids))
+            .values(
+                clicks=c.clicks + 1,
+                code_failures=0,
+                locked_until=None,
+                last_clicked_at=job.at,
+                first_clicked_at=sa.func.coalesce(c.first_clicked_at, job.at),
+            )
+        )
+        clicks = (await conn.execute(sa.select(c.clicks).where(c.id == link.id))).scalar_one()
+        billable = False
+        if link.message_id is not None:
+            m = messages.c
+            changed = await conn.execute(
+                messages.update()
+                .where(
+                    m.id == link.message_id,
+                    m.account_id == link.account_id,
+                    m.billable_parts < m.parts,
+                )
+                .values(billable_parts=m.parts)
+            )
+            billable = (changed.rowcount or 0) > 0
+        out.append(ClickRecord(click_id, int(clicks), billable))
+    return out
+
+
+async def _failure_handler(
+    conn: AsyncConnection, jobs: Sequence[_Failure]
+) -> list[tuple[int, int | None]]:
+    out: list[tuple[int, int | None]] = []
+    c = links.c
+    for job in jobs:
+        row = (
+            await conn.execute(
+                links.update()
+                .where(c.id == job.link_id)
+                .values(code_failures=c.code_failures + 1)
+                .returning(c.code_failures)
+            )
+        ).first()
+        failures = int(row.code_failures) if row is not None else 0
+        locked_until: int | None = None
+        if failures >= job.limit:
+            locked_until = job.at + job.lock_ms
+            await conn.execute(
+                links.update()
+                .where(c.id == job.link_id)
+                .values(code_failures=0, locked_until=locked_until)
+            )
+        out.append((failures, locked_until))
+    return out
+
+
+async def _disable_handler(
+    conn: AsyncConnection, jobs: Sequence[tuple[int, str, int]]
+) -> list[Link | Exception]:
+    out: list[Link | Exception] = []
+    c = links.c
+    for account_id, link_id, at in jobs:
+        row = (
+            await conn.execute(
+                links.update()
+                .where(c.id == link_id, c.account_id == account_id)
+                .values(disabled_at=sa.func.coalesce(c.disabled_at, at))
+                .returning(*links.c)
+            )
+        ).first()
+        out.append(_row_to_link(row) if row is not None else NotFound(f"no link {link_id}"))
+    return out
