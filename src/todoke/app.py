@@ -21,9 +21,11 @@ from todoke.api.auth import bearer_account
 from todoke.api.errors import EXCEPTION_HANDLERS
 from todoke.api.health import healthz, readyz
 from todoke.api.v1.messages import MessagesController
+from todoke.api.v1.outcomes import OUTCOME_HANDLERS
 from todoke.config import Settings
 from todoke.delivery import DeliveryEngine
 from todoke.domain.routing import MaintenanceWindow
+from todoke.outcomes import WebhookEngine, build_outcomes
 from todoke.services.accounts import AccountService
 from todoke.services.container import Services
 from todoke.services.maintenance import MaintenanceCalendar
@@ -64,6 +66,11 @@ class Runtime:
             batch_max_messages=settings.batch_max_messages,
         )
         self.delivery: DeliveryEngine | None = None
+        self.outcomes = build_outcomes(settings, self.db, self.writer)
+        self.services.webhooks = self.outcomes.webhooks
+        self.services.inbound = self.outcomes.inbound
+        self.services.reports = self.outcomes.reports
+        self.webhook_engine: WebhookEngine | None = None
         self._started = False
 
     async def _load_windows(self) -> list[MaintenanceWindow]:
@@ -81,7 +88,11 @@ class Runtime:
         if delivery:
             self.delivery = DeliveryEngine(self.settings, self.db, self.writer)
             self.services.messages.on_accepted = self.delivery.worker.wake
+            self.delivery.on_inbound = self.outcomes.inbound.receive
             await self.delivery.start()
+        if delivery and self.settings.webhooks_enabled:
+            self.webhook_engine = WebhookEngine(self.settings, self.outcomes)
+            self.webhook_engine.start()
 
     async def stop(self) -> None:
         if not self._started:
@@ -89,6 +100,10 @@ class Runtime:
         if self.delivery is not None:
             await self.delivery.stop()
             self.delivery = None
+        if self.webhook_engine is not None:
+            await self.webhook_engine.stop()
+            self.webhook_engine = None
+        await self.outcomes.sender.close()
         await self.writer.stop()
         await self.db.dispose()
         self._started = False
@@ -123,7 +138,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
         security=[{"bearer": []}],
     )
     return Litestar(
-        route_handlers=[healthz, readyz, MessagesController],
+        route_handlers=[healthz, readyz, MessagesController, *OUTCOME_HANDLERS],
         dependencies={"account": Provide(bearer_account)},
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,

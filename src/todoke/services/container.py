@@ -5,7 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from todoke.services.accounts import AccountService
+from todoke.services.inbound import InboundService
 from todoke.services.messages import MessageService
+from todoke.services.reports import ReportService
+from todoke.services.webhooks import WebhookService
 
 
 @dataclass(slots=True)
@@ -16,3 +19,7 @@ class Services:
     messages: MessageService
     idempotency_ttl_ms: int = 24 * 3600 * 1000
     batch_max_messages: int = 10_000
+    # Outcomes: set by ``todoke.outcomes.build_outcomes`` (app.py).
+    webhooks: WebhookService | None = None
+    inbound: InboundService | None = None
+    reports: ReportService | None = None
