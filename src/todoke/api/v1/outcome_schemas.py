@@ -46,7 +46,7 @@ class EndpointOut(msgspec.Struct, rename="camel", omit_defaults=True):
     enabled: bool
     created_at: str
     updated_at: str
-    failing: bool = False
+    failing: bool
     secret: str | None = None
     basic_auth_user: str | None = None
     description: str | None = None

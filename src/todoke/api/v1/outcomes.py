@@ -146,12 +146,12 @@ class WebhooksController(Controller):
         request: Request[Any, Any, Any],
         account: AccountDep,
         endpoint_id: FromPath[str],
-        state: Annotated[str | None, QueryParameter(name="state", max_length=16)] = None,
+        state_: Annotated[str | None, QueryParameter(name="state", max_length=16)] = None,
         cursor: Annotated[int | None, QueryParameter(name="cursor", ge=1)] = None,
         limit: Annotated[int, QueryParameter(name="limit", ge=1, le=1000)] = 100,
     ) -> o.DeliveryListOut:
         found = await _webhooks(request).deliveries(
-            account.id, endpoint_id, state=state, before_id=cursor, limit=limit
+            account.id, endpoint_id, state=state_, before_id=cursor, limit=limit
         )
         next_cursor = found[-1].id if len(found) == limit else None
         return o.DeliveryListOut(
