@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import time
-from datetime import datetime, timedelta
 from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
@@ -425,7 +426,7 @@ async def test_a_registered_format_with_its_own_policy(
         if event.data.get("skip"):
             return None
         return Rendered(
-            form_body({"json": '{"n": %d}' % event.data["n"]}), FORM, {"x-format": "demo"}
+            form_body({"json": json.dumps({"n": event.data["n"]})}), FORM, {"x-format": "demo"}
         )
 
     webhooks = rt.services.webhooks
@@ -452,7 +453,7 @@ async def test_a_registered_format_with_its_own_policy(
     assert len(receiver.received) == 4  # 1 attempt + 3 retries
     req = receiver.received[0]
     assert req.headers["content-type"] == FORM and req.headers["x-format"] == "demo"
-    assert req.body == b"json=%7B%22n%22%3A+2%7D"
+    assert req.body == b"json=%7B%22n%22%3A+2%7D", req.body
     assert req.basic_auth() == ("media", "sms")
     assert "webhook-signature" not in req.headers
     with pytest.raises(ValueError):
