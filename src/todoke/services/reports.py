@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -299,9 +300,13 @@ async def _csv_chunks(batches: AsyncIterator[list[Message]], encoding: str) -> A
 
 
 def _stamp(ms: int | None) -> str:
-    if ms is None:
-        return ""
-    return datetime.fromtimestamp(ms / 1000, JST).strftime("%Y-%m-%d %H:%M:%S")
+    return "" if ms is None else _second(ms // 1000)
+
+
+@functools.lru_cache(maxsize=4096)
+def _second(seconds: int) -> str:
+    # Rows come in time order, so consecutive rows share their second: format each once.
+    return datetime.fromtimestamp(seconds, JST).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _hyphenated(number: str) -> str:
@@ -314,13 +319,24 @@ def _hyphenated(number: str) -> str:
 
 def _views(m: Message) -> tuple[str, str]:
     """(絶対リーチ! detailedStatusId, MediaSMS status label) of a message, "" where none."""
-    st = status.STATUSES[m.status]
+    return _views_of(m.status, m.cause, m.carrier)
+
+
+@functools.lru_cache(maxsize=1024)
+def _views_of(
+    status_name: str, cause_name: str | None, carrier_name: str | None
+) -> tuple[str, str]:
+    st = status.STATUSES[status_name]
     try:
-        cause = Cause(m.cause) if m.cause else (Cause.CANCELLED if st is status.CANCELLED else None)
+        cause = (
+            Cause(cause_name)
+            if cause_name
+            else (Cause.CANCELLED if st is status.CANCELLED else None)
+        )
     except ValueError:
         cause = None
     try:
-        carrier = Carrier(m.carrier) if m.carrier else None
+        carrier = Carrier(carrier_name) if carrier_name else None
     except ValueError:
         carrier = None
     detail, label = "", ""

@@ -254,10 +254,10 @@ class ReportsController(Controller):
             group_tag=group_tag,
             status_group=status_group,
         )
-        charset = "Shift_JIS" if encoding == "shift_jis" else "utf-8"
         return Stream(
             chunks,
-            media_type=f"text/csv; charset={charset}",
+            media_type="text/csv",
+            encoding="Shift_JIS" if encoding == "shift_jis" else "utf-8",
             headers={"Content-Disposition": 'attachment; filename="messages.csv"'},
         )
 
