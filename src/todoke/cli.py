@@ -20,6 +20,7 @@ from todoke.cli_delivery import (
     simulator,
     worker,
 )
+from todoke.cli_outcomes import usage, webhooks_app
 from todoke.config import Settings
 
 T = TypeVar("T")
@@ -35,6 +36,8 @@ app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(carriers_app, name="carriers")
 app.command()(worker)
 app.command()(simulator)
+app.add_typer(webhooks_app, name="webhooks")
+app.command()(usage)
 
 
 @app.command()
