@@ -122,6 +122,9 @@ class Settings(BaseSettings):
     webhooks_max_in_flight: int = Field(
         default=200, ge=1, description="Webhook requests in progress per process."
     )
+    webhooks_per_endpoint_concurrency: int = Field(
+        default=32, ge=1, le=1000, description="Requests at once to one endpoint host."
+    )
     webhooks_retention_days: int = Field(
         default=7, ge=1, description="Delivered webhooks are kept this long, then purged."
     )

@@ -54,6 +54,7 @@ def build_outcomes(settings: Settings, db: Database, writer: GroupCommitter) -> 
     sender = HttpSender(
         allow_private=settings.webhooks_allow_private,
         max_connections=settings.webhooks_max_in_flight,
+        per_host=settings.webhooks_per_endpoint_concurrency,
     )
     webhooks = WebhookService(
         WebhookStore(db, writer),

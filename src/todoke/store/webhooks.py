@@ -508,19 +508,25 @@ async def _record_handler(conn: AsyncConnection, jobs: Sequence[tuple[Outcome, .
 async def _promote_next(
     conn: AsyncConnection, ended: Sequence[tuple[str, str | None, int]]
 ) -> None:
-    """Make the oldest queued delivery of each ended chain due."""
+    """Make the oldest queued delivery of each ended chain due (one executemany)."""
+    if not ended:
+        return
     d = webhook_deliveries.c
-    for endpoint_id, chain, at in ended:
-        head = (
-            sa.select(sa.func.min(d.id))
-            .where(d.endpoint_id == endpoint_id, d.chain == chain, d.state == wh.QUEUED)
-            .scalar_subquery()
+    head = (
+        sa.select(sa.func.min(d.id))
+        .where(
+            d.endpoint_id == sa.bindparam("b_endpoint"),
+            d.chain == sa.bindparam("b_chain"),
+            d.state == wh.QUEUED,
         )
-        await conn.execute(
-            webhook_deliveries.update()
-            .where(d.id == head, d.state == wh.QUEUED)
-            .values(state=wh.PENDING, next_at=at, updated_at=at)
-        )
+        .scalar_subquery()
+    )
+    await conn.execute(
+        webhook_deliveries.update()
+        .where(d.id == head, d.state == wh.QUEUED)
+        .values(state=wh.PENDING, next_at=sa.bindparam("b_at"), updated_at=sa.bindparam("b_at")),
+        [{"b_endpoint": e, "b_chain": c, "b_at": at} for e, c, at in ended],
+    )
 
 
 async def _endpoint_health(conn: AsyncConnection, outcomes: Sequence[Outcome]) -> None:

@@ -14,6 +14,7 @@ import contextlib
 
 import structlog
 
+from todoke.domain.webhooks import DONE_STATES
 from todoke.services.messages import now_ms
 from todoke.services.webhook_types import Delivery, WebhookStorePort
 from todoke.services.webhooks import WebhookDeliverer
@@ -104,7 +105,9 @@ class WebhookWorker:
 
     async def _one(self, delivery: Delivery) -> None:
         try:
-            await self._deliverer.deliver(delivery)
+            outcome = await self._deliverer.deliver(delivery)
+            if delivery.chain is not None and outcome.state in DONE_STATES:
+                self.wake()  # the next event of its chain is due now
         except asyncio.CancelledError:
             raise
         except Exception as exc:
