@@ -21,8 +21,11 @@ flagged. A refused target address is dead at once. Dead deliveries are replayed 
 
 from __future__ import annotations
 
+import base64
 import random
-from collections.abc import Mapping, Sequence
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import structlog
@@ -55,9 +58,6 @@ _SECRET_BYTES = 24
 
 def new_signing_secret() -> str:
     """A Standard Webhooks secret: ``whsec_`` + base64 of 24 random bytes."""
-    import base64
-    import secrets
-
     return wh.SECRET_PREFIX + base64.b64encode(secrets.token_bytes(_SECRET_BYTES)).decode("ascii")
 
 
@@ -76,7 +76,7 @@ class WebhookService:
         self.formats = formats
         self.allow_private = allow_private
         self.resolver = resolver
-        self.on_emitted: Any = None  # wakes the local webhook worker
+        self.on_emitted: Callable[[], None] | None = None  # wakes the local webhook worker
 
     # --- endpoints -----------------------------------------------------------------------
 
@@ -144,8 +144,6 @@ class WebhookService:
                 spec.basic_password if spec.basic_password is not None else current.basic_password,
             )
         _check_policy(spec.max_attempts, spec.max_age_seconds, spec.timeout_ms)
-        from dataclasses import replace
-
         spec = replace(spec, events=events, description=_description(spec.description))
         return await self.store.update_endpoint(account_id, endpoint_id, spec, now=now_ms())
 

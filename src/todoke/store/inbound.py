@@ -14,6 +14,7 @@ Attribution (one transaction with the row and its ``message.inbound`` event):
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -162,8 +163,6 @@ async def _attribute(conn: AsyncConnection, m: InboundMessage) -> InboundMessage
 
 
 def _linked(m: InboundMessage, account_id: int, reply: Any) -> InboundMessage:
-    from dataclasses import replace
-
     return replace(
         m,
         account_id=account_id,
