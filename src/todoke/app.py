@@ -28,19 +28,21 @@ from todoke.api.v1.batches import BatchesController
 from todoke.api.v1.links import LinksController
 from todoke.api.v1.messages import MessagesController
 from todoke.api.v1.numbers import number_cleaning
+from todoke.api.v1.outcomes import OUTCOME_HANDLERS
 from todoke.api.v1.templates import TemplatesController
 from todoke.config import Settings
 from todoke.delivery import DeliveryEngine
 from todoke.domain.routing import MaintenanceWindow
+from todoke.outcomes import WebhookEngine, build_outcomes
 from todoke.services.accounts import AccountService
 from todoke.services.batches import BatchService
 from todoke.services.container import Services
 from todoke.services.links import LinkPolicy, LinkService
 from todoke.services.maintenance import MaintenanceCalendar
 from todoke.services.mediasms import MediaSmsService
+from todoke.services.message_reports import MessageReports
 from todoke.services.messages import MessagePolicy, MessageService, now_ms
 from todoke.services.numbers import NumberCleaningService
-from todoke.services.reports import ReportService
 from todoke.services.templates import TemplateService
 from todoke.services.zettai_settings import ZettaiSettingsService
 from todoke.store.accounts import AccountStore
@@ -48,9 +50,9 @@ from todoke.store.batches import BatchStore
 from todoke.store.database import Database
 from todoke.store.links import LinkStore
 from todoke.store.mediasms import MediaSmsStore
+from todoke.store.message_reports import MessageReportStore
 from todoke.store.messages import MessageStore
 from todoke.store.numbers import NumberEventStore
-from todoke.store.reports import MessageReportStore
 from todoke.store.routing import RoutingStore
 from todoke.store.stats import queue_depth
 from todoke.store.templates import TemplateStore
@@ -95,7 +97,7 @@ class Runtime:
                 ),
             ),
             numbers=NumberCleaningService(NumberEventStore(self.db)),
-            reports=ReportService(MessageReportStore(self.db)),
+            message_reports=MessageReports(MessageReportStore(self.db)),
             zettai=ZettaiSettingsService(ZettaiSettingsStore(self.db), AccountStore(self.db)),
         )
         self.services.mediasms = MediaSmsService(
@@ -107,6 +109,11 @@ class Runtime:
             BatchStore(self.db, self.writer), self.services.messages
         )
         self.delivery: DeliveryEngine | None = None
+        self.outcomes = build_outcomes(settings, self.db, self.writer)
+        self.services.webhooks = self.outcomes.webhooks
+        self.services.inbound = self.outcomes.inbound
+        self.services.reports = self.outcomes.reports
+        self.webhook_engine: WebhookEngine | None = None
         self._started = False
 
     async def _load_windows(self) -> list[MaintenanceWindow]:
@@ -154,7 +161,11 @@ class Runtime:
         if delivery:
             self.delivery = DeliveryEngine(self.settings, self.db, self.writer)
             self.services.messages.on_accepted = self.delivery.worker.wake
+            self.delivery.on_inbound = self.outcomes.inbound.receive
             await self.delivery.start()
+        if delivery and self.settings.webhooks_enabled:
+            self.webhook_engine = WebhookEngine(self.settings, self.outcomes)
+            self.webhook_engine.start()
 
     async def stop(self) -> None:
         if not self._started:
@@ -162,6 +173,10 @@ class Runtime:
         if self.delivery is not None:
             await self.delivery.stop()
             self.delivery = None
+        if self.webhook_engine is not None:
+            await self.webhook_engine.stop()
+            self.webhook_engine = None
+        await self.outcomes.sender.close()
         await self.writer.stop()
         await self.db.dispose()
         self._started = False
@@ -208,6 +223,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             number_cleaning,
             zettai_reach_router,
             links_router,
+            *OUTCOME_HANDLERS,
         ],
         dependencies={"account": Provide(bearer_account)},
         exception_handlers=EXCEPTION_HANDLERS,

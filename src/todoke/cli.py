@@ -21,6 +21,7 @@ from todoke.cli_delivery import (
     worker,
 )
 from todoke.cli_mediasms import batches_app, mediasms_app
+from todoke.cli_outcomes import usage, webhooks_app
 from todoke.cli_zettai import numbers_app, zettai_app
 from todoke.config import Settings
 from todoke.logging import configure
@@ -42,6 +43,8 @@ app.add_typer(zettai_app, name="zettai")
 app.add_typer(numbers_app, name="numbers")
 app.command()(worker)
 app.command()(simulator)
+app.add_typer(webhooks_app, name="webhooks")
+app.command()(usage)
 
 
 @app.callback()

@@ -106,6 +106,41 @@ class Settings(BaseSettings):
         default=900, ge=1, description="How long a link refuses access codes once locked."
     )
 
+    simulator_mo_reply_rate: float = Field(
+        default=0.0, ge=0, le=1, description="Share of delivered messages the simulator answers."
+    )
+
+    # --- webhooks (outcomes) -------------------------------------------------------------
+    webhooks_enabled: bool = Field(
+        default=True, description="Run the webhook worker inside `todoke serve`."
+    )
+    webhooks_allow_private: bool = Field(
+        default=False,
+        description="Allow webhook URLs on loopback and private networks (tests, intranets).",
+    )
+    webhooks_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=60, description="A 2xx later than this is a failed attempt."
+    )
+    webhooks_max_age_seconds: float = Field(
+        default=24 * 3600, gt=0, description="Retries go on at least this long, then dead."
+    )
+    webhooks_retry_base_seconds: float = Field(
+        default=5.0, gt=0, description="First retry delay (doubles, with jitter)."
+    )
+    webhooks_retry_max_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest delay between two attempts."
+    )
+    webhooks_batch: int = Field(default=200, ge=1, description="Deliveries claimed at once.")
+    webhooks_max_in_flight: int = Field(
+        default=200, ge=1, description="Webhook requests in progress per process."
+    )
+    webhooks_per_endpoint_concurrency: int = Field(
+        default=32, ge=1, le=1000, description="Requests at once to one endpoint host."
+    )
+    webhooks_retention_days: int = Field(
+        default=7, ge=1, description="Delivered webhooks are kept this long, then purged."
+    )
+
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:

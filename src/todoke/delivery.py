@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Awaitable, Callable
 
 import structlog
 
@@ -79,6 +80,8 @@ class DeliveryEngine:
                 retry_base_ms=int(settings.retry_base_seconds * 1000),
             ),
         )
+        # Where inbound messages go (the outcomes' InboundService; app.py sets it).
+        self.on_inbound: Callable[..., Awaitable[object]] | None = None
         self.pool.bind(receipts=self.dispatcher.on_receipts, inbound=self._on_inbound)
         self.worker = DispatchWorker(
             self.dispatcher,
@@ -133,6 +136,7 @@ class DeliveryEngine:
                     port=s.simulator_port,
                     seed=s.simulator_seed,
                     time_factor=s.simulator_time_factor,
+                    mo_reply_rate=s.simulator_mo_reply_rate,
                 )
             )
             self._simulator_address = await self.simulator.start()
@@ -143,5 +147,15 @@ class DeliveryEngine:
         return self._simulator_address
 
     async def _on_inbound(self, message: InboundMessage) -> None:
-        # Stored and delivered by webhook in the outcomes work; counted here meanwhile.
-        log.info("inbound.received", connector=message.connector)
+        # Stored (and reported by webhook) before the connector acknowledges the deliver_sm;
+        # an exception makes the SMSC redeliver it.
+        if self.on_inbound is None:
+            log.warning("inbound.unhandled", connector=message.connector)
+            return
+        await self.on_inbound(
+            connector=message.connector,
+            source=message.source,
+            destination=message.destination,
+            text=message.text,
+            received_at=message.received_at_ms,
+        )

@@ -355,7 +355,7 @@ async def test_unexpected_failure_is_500(
 
     monkeypatch.setattr(runtime.services.messages, "send", broken)
     await zr.expect("mt", 500, "System error.", message="x", phoneNumber="09012345678")
-    monkeypatch.setattr(runtime.services.reports, "sent_on", broken)
+    monkeypatch.setattr(runtime.services.message_reports, "sent_on", broken)
     answer = await zr.expect("status", 500, "System error.", date="20240101")
     assert answer["status"] == []
 

@@ -87,3 +87,6 @@ class MessageFilter:
     updated_to: int | None = None
     before_id: str | None = None  # cursor: ids sort by creation time
     limit: int = 100
+    final: bool | None = None  # True: only final statuses; False: only pending ones
+    sent_from: int | None = None
+    sent_to: int | None = None

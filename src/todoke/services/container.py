@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from todoke.services.accounts import AccountService
 from todoke.services.batches import BatchService
 from todoke.services.compose import Composer
+from todoke.services.inbound import InboundService
 from todoke.services.links import LinkService
 from todoke.services.mediasms import MediaSmsService
+from todoke.services.message_reports import MessageReports
 from todoke.services.messages import MessageService
 from todoke.services.numbers import NumberCleaningService
 from todoke.services.reports import ReportService
 from todoke.services.templates import TemplateService
+from todoke.services.webhooks import WebhookService
 from todoke.services.zettai_settings import ZettaiSettingsService
 
 
@@ -30,8 +33,13 @@ class Services:
     templates: TemplateService = field(kw_only=True)
     links: LinkService = field(kw_only=True)
     numbers: NumberCleaningService = field(kw_only=True)
-    reports: ReportService = field(kw_only=True)
+    message_reports: MessageReports = field(kw_only=True)
     zettai: ZettaiSettingsService = field(kw_only=True)
+
+    # Outcomes: set by ``todoke.outcomes.build_outcomes`` (app.py).
+    webhooks: WebhookService | None = None
+    inbound: InboundService | None = None
+    reports: ReportService | None = None
 
     @property
     def composer(self) -> Composer:

@@ -29,6 +29,7 @@ from todoke.services.ports import (
 )
 from todoke.store.database import Database
 from todoke.store.messages import row_to_message
+from todoke.store.outbox import fan_out, transition_event
 from todoke.store.tables import (
     attempt_parts,
     attempts,
@@ -217,6 +218,8 @@ async def _write_transitions(
     await conn.execute(_UPDATE, params)
     if events:
         await conn.execute(message_events.insert(), events)
+        # The webhook outbox, in the same transaction: a status change is never unreported.
+        await fan_out(conn, [transition_event(t) for t in transitions if t.event])
 
 
 async def _transitions_handler(
@@ -284,6 +287,7 @@ async def _submit_handler(
         )
     if part_rows:
         await conn.execute(attempt_parts.insert(), part_rows)
+    by_owner: dict[str, list[Transition]] = defaultdict(list)
     for owner, rec, _ in jobs:
         await conn.execute(
             attempts.update()
@@ -295,7 +299,10 @@ async def _submit_handler(
                 done_at=rec.transition.at if rec.attempt_state == "failed" else None,
             )
         )
-        await _write_transitions(conn, [rec.transition], owner=owner)
+        by_owner[owner].append(rec.transition)
+    # One executemany (and one outbox fan-out) per owner instead of one per submission.
+    for owner, owned in by_owner.items():
+        await _write_transitions(conn, owned, owner=owner)
     # Receipts that overtook their submit_sm_resp wait as orphans: match them now.
     if part_rows:
         pairs = [(r["connector"], r["smsc_id"]) for r in part_rows]

@@ -15,9 +15,12 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from todoke.domain.message import Message, MessageEvent, MessageFilter
+from todoke.domain.webhooks import MESSAGE_FINAL
 from todoke.errors import DuplicateClientTag, IdempotencyKeyReused, NotCancellable, NotFound
 from todoke.services.ports import AcceptResult, IdempotencyRequest, Replay
+from todoke.services.webhook_types import NewEvent
 from todoke.store.database import Database
+from todoke.store.outbox import accepted_event, fan_out
 from todoke.store.tables import idempotency_keys, message_events, messages
 from todoke.store.writer import GroupCommitter
 
@@ -161,6 +164,12 @@ class MessageStore:
             conditions.append(c.updated_at < flt.updated_to)
         if flt.before_id is not None:
             conditions.append(c.id < flt.before_id)
+        if flt.final is not None:
+            conditions.append(c.status_group != 1 if flt.final else c.status_group == 1)
+        if flt.sent_from is not None:
+            conditions.append(c.sent_at >= flt.sent_from)
+        if flt.sent_to is not None:
+            conditions.append(c.sent_at < flt.sent_to)
         query = sa.select(messages).where(*conditions).order_by(c.id.desc()).limit(flt.limit)
         async with self._db.connect() as conn:
             rows = (await conn.execute(query)).all()
@@ -327,6 +336,7 @@ async def _accept_handler(
     if message_rows:
         await conn.execute(messages.insert(), message_rows)
         await conn.execute(message_events.insert(), event_rows)
+        await fan_out(conn, [accepted_event(r) for r in message_rows])
     if idem_rows:
         # An expired key may still be stored: replace it.
         for chunk in _chunks(idem_delete):
@@ -421,6 +431,20 @@ def _cancel_values(status: str, status_group: int, now: int) -> dict[str, Any]:
     }
 
 
+_CANCEL_DETAIL = {"reason": "cancelled by the account"}
+
+
+def _cancelled(message_id: str, job: _CancelManyJob) -> NewEvent:
+    return NewEvent(
+        account_id=job.account_id,
+        type=MESSAGE_FINAL,
+        data={"status": job.status, "final": True, "detail": _CANCEL_DETAIL},
+        at=job.now,
+        message_id=message_id,
+        webhook_url_known=False,
+    )
+
+
 def _cancel_event(
     message_id: str, account_id: int, job: _CancelJob | _CancelManyJob
 ) -> dict[str, Any]:
@@ -466,6 +490,7 @@ async def _cancel_one_handler(
                 out.append(NotCancellable("the message has already been sent or is final"))
             continue
         await conn.execute(message_events.insert(), [_cancel_event(row.id, row.account_id, job)])
+        await fan_out(conn, [accepted_event(row._mapping, detail=_CANCEL_DETAIL)])
         out.append(row_to_message(row))
     return out
 
@@ -499,5 +524,6 @@ async def _cancel_many_handler(
             await conn.execute(
                 message_events.insert(), [_cancel_event(i, job.account_id, job) for i in ids]
             )
+            await fan_out(conn, [_cancelled(i, job) for i in ids])
         out.append(ids)
     return out

@@ -429,3 +429,101 @@ zettai_settings = sa.Table(
     sa.Column("updated_at", Ms, nullable=False),
     sa.Index(None, "agency_viewer_id"),
 )
+
+# --- outcomes: webhooks, inbound, usage -------------------------------------------------------
+
+# Usage by sent day (``GET /v1/usage``) and replies to a number (inbound linking, ``?to=``).
+sa.Index("ix_messages_account_id_sent_at", messages.c.account_id, messages.c.sent_at)
+sa.Index("ix_messages_to_number_created_at", messages.c.to_number, messages.c.created_at)
+
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column(
+        "account_id",
+        sa.BigInteger,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("events", sa.String(200), nullable=False),  # comma-separated event types
+    sa.Column("format", sa.String(40), nullable=False, server_default="standard"),
+    # The signing secret (whsec_…) and the Basic auth password are needed in clear to sign and
+    # to authenticate each request, like a connector's bind password. Never logged.
+    sa.Column("secret", sa.String(100), nullable=False),
+    sa.Column("basic_user", sa.String(100), nullable=True),
+    sa.Column("basic_password", sa.String(200), nullable=True),
+    sa.Column("max_attempts", sa.Integer, nullable=True),  # NULL: the format's policy
+    sa.Column("max_age_seconds", sa.Integer, nullable=True),
+    sa.Column("timeout_ms", sa.Integer, nullable=True),
+    sa.Column("options", sa.Text, nullable=True),  # JSON, for a format's own settings
+    sa.Column("description", sa.String(200), nullable=True),
+    sa.Column("enabled", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("failing_since", Ms, nullable=True),  # first failure since the last success
+    sa.Column("flagged_at", Ms, nullable=True),  # an event was dead-lettered
+    sa.Column("last_success_at", Ms, nullable=True),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+    sa.Index(None, "account_id"),
+)
+
+# The outbox: one row per event, written in the transaction of what it reports.
+webhook_events = sa.Table(
+    "webhook_events",
+    metadata,
+    sa.Column("id", sa.String(32), primary_key=True),  # the webhook-id header
+    sa.Column("account_id", sa.BigInteger, nullable=False),
+    sa.Column("type", sa.String(40), nullable=False),
+    sa.Column("message_id", sa.String(32), nullable=True),
+    sa.Column("data", sa.Text, nullable=False),  # JSON object
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Index(None, "created_at"),
+)
+
+# One row per (event, endpoint); ``chain`` orders the events of one message per endpoint.
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("event_id", sa.String(32), nullable=False),
+    sa.Column(
+        "endpoint_id",
+        sa.String(32),
+        sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("account_id", sa.BigInteger, nullable=False),
+    sa.Column("url", sa.String(2048), nullable=True),  # a message's webhookUrl override
+    sa.Column("chain", sa.String(64), nullable=True),
+    sa.Column("state", sa.String(16), nullable=False),  # queued|pending|delivered|dead|skipped
+    sa.Column("attempts", sa.SmallInteger, nullable=False, server_default="0"),
+    sa.Column("next_at", Ms, nullable=True),  # due time while pending; NULL otherwise
+    sa.Column("lease_owner", sa.String(64), nullable=True),
+    sa.Column("lease_until", Ms, nullable=True),
+    sa.Column("last_status", sa.SmallInteger, nullable=True),
+    sa.Column("last_error", sa.String(200), nullable=True),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Column("updated_at", Ms, nullable=False),
+    sa.Column("done_at", Ms, nullable=True),
+    sa.Index(None, "next_at"),
+    sa.Index(None, "endpoint_id", "chain"),
+    sa.Index(None, "endpoint_id", "state"),
+)
+
+# One row per HTTP request made for a delivery.
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("delivery_id", sa.BigInteger, nullable=False),
+    sa.Column("endpoint_id", sa.String(32), nullable=False),
+    sa.Column("account_id", sa.BigInteger, nullable=False),
+    sa.Column("number", sa.SmallInteger, nullable=False),
+    sa.Column("status_code", sa.SmallInteger, nullable=True),
+    sa.Column("error", sa.String(200), nullable=True),
+    sa.Column("response", sa.String(500), nullable=True),  # the start of the answer body
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("at", Ms, nullable=False),
+    sa.Index(None, "delivery_id"),
+)

@@ -200,6 +200,9 @@ class MessagesController(Controller):
         updated_to: Annotated[datetime | None, QueryParameter(name="updatedTo")] = None,
         cursor: Annotated[str | None, QueryParameter(name="cursor", max_length=32)] = None,
         limit: Annotated[int, QueryParameter(name="limit", ge=1, le=1000)] = 100,
+        final: Annotated[bool | None, QueryParameter(name="final")] = None,
+        sent_from: Annotated[datetime | None, QueryParameter(name="sentFrom")] = None,
+        sent_to: Annotated[datetime | None, QueryParameter(name="sentTo")] = None,
     ) -> s.MessageListOut:
         flt = MessageFilter(
             client_tag=client_tag,
@@ -213,6 +216,9 @@ class MessagesController(Controller):
             updated_to=to_ms(updated_to) if updated_to else None,
             before_id=cursor,
             limit=limit,
+            final=final,
+            sent_from=to_ms(sent_from) if sent_from else None,
+            sent_to=to_ms(sent_to) if sent_to else None,
         )
         found = await services_of(request).messages.find(account, flt)
         next_cursor = found[-1].id if len(found) == limit else None

@@ -15,8 +15,8 @@ from todoke.api.compat.zettai_reach.params import read_params
 from todoke.api.compat.zettai_reach.views import jst, reservation_item
 from todoke.domain import status
 from todoke.domain.message import Message, MessageFilter
+from todoke.services.message_reports import day_start
 from todoke.services.messages import JST, now_ms, to_ms
-from todoke.services.reports import day_start
 
 
 @route(
@@ -53,7 +53,7 @@ async def check_reservation(request: Request[Any, Any, Any]) -> Response[bytes]:
         if moment < now.replace(second=0, microsecond=0):
             raise past("scheduleTime")
         start = to_ms(moment)
-        found = await services.reports.scheduled(
+        found = await services.message_reports.scheduled(
             caller.account,
             sender_code=caller.sms_code,
             group_tag=group_tag,
@@ -64,7 +64,7 @@ async def check_reservation(request: Request[Any, Any, Any]) -> Response[bytes]:
         assert schedule_date is not None
         if schedule_date < now.date():
             raise past("scheduleDate")
-        found = await services.reports.scheduled(
+        found = await services.message_reports.scheduled(
             caller.account,
             sender_code=caller.sms_code,
             group_tag=group_tag,

@@ -36,7 +36,7 @@ async def status_json(request: Request[Any, Any, Any]) -> Response[bytes]:
         )
     else:
         assert day is not None
-        found = await services.reports.sent_on(caller.account, day)
+        found = await services.message_reports.sent_on(caller.account, day)
     return ok(status=[status_item(m) for m in found])
 
 
@@ -57,7 +57,9 @@ async def separated_success_count(request: Request[Any, Any, Any]) -> Response[b
         account_ids = await services.zettai.readable_accounts(caller.account)
     else:
         account_ids = [caller.account.id]
-    counts = await services.reports.monthly_billable(account_ids, year, month, today=today_jst())
+    counts = await services.message_reports.monthly_billable(
+        account_ids, year, month, today=today_jst()
+    )
     items: list[dict[str, Any]] = []
     for account_id in account_ids:
         per_carrier = counts.get(account_id, {})

@@ -1,7 +1,7 @@
 """Short links, click counts, templates, number-cleaning events, 絶対リーチ! settings (issue 6)
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0004
 Create Date: 2026-11-23 13:26:58.537850
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
