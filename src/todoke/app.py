@@ -20,6 +20,8 @@ from todoke import __version__
 from todoke.api.auth import bearer_account
 from todoke.api.errors import EXCEPTION_HANDLERS
 from todoke.api.health import healthz, readyz
+from todoke.api.protection import protection_middleware
+from todoke.api.v1.blocklist import BlocklistController
 from todoke.api.v1.messages import MessagesController
 from todoke.config import Settings
 from todoke.delivery import DeliveryEngine
@@ -28,6 +30,7 @@ from todoke.services.accounts import AccountService
 from todoke.services.container import Services
 from todoke.services.maintenance import MaintenanceCalendar
 from todoke.services.messages import MessagePolicy, MessageService, now_ms
+from todoke.services.protection import Protection
 from todoke.store.accounts import AccountStore
 from todoke.store.database import Database
 from todoke.store.messages import MessageStore
@@ -63,6 +66,7 @@ class Runtime:
             idempotency_ttl_ms=settings.idempotency_ttl_seconds * 1000,
             batch_max_messages=settings.batch_max_messages,
         )
+        self.protection = build_protection(settings, self.db, self.writer, self.services)
         self.delivery: DeliveryEngine | None = None
         self._started = False
 
@@ -77,6 +81,7 @@ class Runtime:
         if migrate:
             await self.db.migrate()
         self.writer.start()
+        await self.protection.start()
         self._started = True
         if delivery:
             self.delivery = DeliveryEngine(self.settings, self.db, self.writer)
@@ -89,6 +94,7 @@ class Runtime:
         if self.delivery is not None:
             await self.delivery.stop()
             self.delivery = None
+        await self.protection.stop()
         await self.writer.stop()
         await self.db.dispose()
         self._started = False
@@ -123,8 +129,9 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
         security=[{"bearer": []}],
     )
     return Litestar(
-        route_handlers=[healthz, readyz, MessagesController],
+        route_handlers=[healthz, readyz, MessagesController, BlocklistController],
         dependencies={"account": Provide(bearer_account)},
+        middleware=[protection_middleware(settings, rt.protection)],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
         lifespan=[lifespan],
@@ -136,3 +143,37 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
 
 def _state(rt: Runtime) -> State:
     return State({"services": rt.services, "db": rt.db, "runtime": rt})
+
+
+def build_protection(
+    settings: Settings, db: Database, writer: GroupCommitter, services: Services
+) -> Protection:
+    """The protections of a process (docs/protection.md), wired into the services."""
+    from todoke.domain.protection import parse_network
+    from todoke.services.blocklist import BlocklistService
+    from todoke.services.protection import ProtectionPolicy
+    from todoke.store.protection import ProtectionStore
+
+    store = ProtectionStore(db, writer)
+    shared = settings.shared_rate_limits
+    policy = ProtectionPolicy(
+        auth_failure_limit=settings.auth_failure_limit,
+        ip_rate_limit=settings.ip_rate_limit,
+        ip_rate_burst=settings.ip_rate_burst,
+        send_rate_limit=settings.send_rate_limit,
+        daily_quota=settings.daily_quota,
+        monthly_quota=settings.monthly_quota,
+        flood_max_messages=settings.flood_max_messages,
+        flood_max_identical=settings.flood_max_identical,
+        duplicate_window_seconds=settings.duplicate_window_seconds,
+        trusted_proxies=tuple(parse_network(p) for p in settings.trusted_proxies),
+        cache_seconds=settings.token_cache_seconds,
+        refresh_seconds=settings.protection_refresh_seconds,
+        shared_rate_limits=(not settings.is_sqlite) if shared is None else shared,
+        sync_seconds=settings.rate_limit_sync_seconds,
+    )
+    protection = Protection(store, policy)
+    services.protection = protection
+    services.blocklist = BlocklistService(store, opt_out_keywords=settings.opt_out_keywords)
+    services.messages.protection = protection
+    return protection

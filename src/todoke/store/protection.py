@@ -1,0 +1,441 @@
+"""Storage of the protections: account limits and IP rules, failed authentications and blocked
+addresses, blocklists, quota counters, shared rate-limit state, and the guard step of the accept
+transaction (:func:`guard_accept`).
+
+Writes that sit on a request path (a failed authentication, a blocklist entry) go through the
+group committer like every other write; operator writes (CLI) use their own transaction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from todoke.domain import protection as rules
+from todoke.domain.protection import AcceptGuard, AccountLimits, BlockEntry, IpRecord, Recent
+from todoke.domain.status import REJECTED_GROUP
+from todoke.errors import NotFound, QuotaExceeded
+from todoke.store.database import Database
+from todoke.store.tables import (
+    account_ip_rules,
+    account_limits,
+    account_usage,
+    accounts,
+    blocklist,
+    ip_blocks,
+    messages,
+    rate_limits,
+)
+from todoke.store.writer import GroupCommitter
+
+_CHUNK = 400  # values per IN (...) lookup
+_LIMIT_FIELDS = tuple(f for f in AccountLimits.__dataclass_fields__)
+
+
+def _insert(conn: AsyncConnection, table: sa.Table) -> Any:
+    """An INSERT that supports ``on_conflict_do_*`` on the connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+def _chunks(items: Sequence[Any]) -> list[Sequence[Any]]:
+    return [items[i : i + _CHUNK] for i in range(0, len(items), _CHUNK)]
+
+
+def _ip_record(row: Any) -> IpRecord:
+    return IpRecord(row.ip, row.failures, row.last_failure_at, row.blocked_at)
+
+
+def _block_entry(row: Any) -> BlockEntry:
+    return BlockEntry(row.account_id, row.number, row.reason, row.created_at, row.note)
+
+
+@dataclass(frozen=True, slots=True)
+class _Failure:
+    ip: str
+    now: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class _BlockAdd:
+    account_id: int
+    entries: Sequence[tuple[str, str, str | None]]  # number, reason, note
+    now: int
+
+
+class ProtectionStore:
+    """Reads and writes of the protection tables; account data is always scoped by account."""
+
+    def __init__(self, db: Database, writer: GroupCommitter) -> None:
+        self._db = db
+        self._writer = writer
+
+    # --- account limits and IP rules ---------------------------------------------------
+
+    async def limits(self, account_id: int) -> AccountLimits:
+        async with self._db.connect() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(account_limits).where(account_limits.c.account_id == account_id)
+                )
+            ).first()
+        if row is None:
+            return AccountLimits()
+        return AccountLimits(**{f: row._mapping[f] for f in _LIMIT_FIELDS})
+
+    async def set_limits(self, account_id: int, changes: dict[str, int | None], now: int) -> None:
+        """Change some limits of an account (a None value: back to the platform default)."""
+        unknown = set(changes) - set(_LIMIT_FIELDS)
+        if unknown:
+            raise ValueError(f"unknown limits {sorted(unknown)}")
+        async with self._db.engine.begin() as conn:
+            await _require_account(conn, account_id)
+            stmt = _insert(conn, account_limits).values(
+                account_id=account_id, updated_at=now, **changes
+            )
+            await conn.execute(
+                stmt.on_conflict_do_update(
+                    index_elements=[account_limits.c.account_id],
+                    set_={**changes, "updated_at": now},
+                )
+            )
+
+    async def ip_rules(self, account_id: int) -> list[str]:
+        query = (
+            sa.select(account_ip_rules.c.network)
+            .where(account_ip_rules.c.account_id == account_id)
+            .order_by(account_ip_rules.c.network)
+        )
+        async with self._db.connect() as conn:
+            return list((await conn.execute(query)).scalars())
+
+    async def set_ip_rules(self, account_id: int, networks: Sequence[str], now: int) -> None:
+        """Replace the account's allowlist (empty: any address)."""
+        async with self._db.engine.begin() as conn:
+            await _require_account(conn, account_id)
+            await conn.execute(
+                account_ip_rules.delete().where(account_ip_rules.c.account_id == account_id)
+            )
+            if networks:
+                await conn.execute(
+                    account_ip_rules.insert(),
+                    [{"account_id": account_id, "network": n, "created_at": now} for n in networks],
+                )
+
+    # --- failed authentications and blocked addresses ----------------------------------
+
+    async def ip_snapshot(self) -> list[IpRecord]:
+        """Every address with failures on record or blocked."""
+        query = sa.select(ip_blocks).where(
+            sa.or_(ip_blocks.c.failures > 0, ip_blocks.c.blocked_at.is_not(None))
+        )
+        async with self._db.connect() as conn:
+            return [_ip_record(r) for r in await conn.execute(query)]
+
+    async def record_failure(self, ip: str, *, now: int, limit: int) -> IpRecord:
+        """Count one failed authentication; the ``limit``-th consecutive one blocks ``ip``."""
+        result: IpRecord = await self._writer.submit(_failure_handler, _Failure(ip, now, limit))
+        return result
+
+    async def reset_failures(self, ip: str) -> None:
+        """A successful authentication: the count starts again (a block stays)."""
+        await self._writer.submit(_reset_handler, ip)
+
+    async def unblock(self, ip: str) -> bool:
+        """Lift a block (and forget the failures); False when the address was not blocked."""
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(ip_blocks.delete().where(ip_blocks.c.ip == ip))
+        return bool(result.rowcount)
+
+    # --- blocklists ----------------------------------------------------------------------
+
+    async def blocklist_add(
+        self, account_id: int, entries: Sequence[tuple[str, str, str | None]], *, now: int
+    ) -> list[bool]:
+        """Add numbers (E.164) to a list; one flag per entry: True if it was not listed yet."""
+        result: list[bool] = await self._writer.submit(
+            _block_add_handler, _BlockAdd(account_id, entries, now)
+        )
+        return result
+
+    async def blocklist_remove(self, account_id: int, number: str) -> bool:
+        async with self._db.engine.begin() as conn:
+            result = await conn.execute(
+                blocklist.delete().where(
+                    blocklist.c.account_id == account_id, blocklist.c.number == number
+                )
+            )
+        return bool(result.rowcount)
+
+    async def blocklist_get(self, account_id: int, number: str) -> BlockEntry | None:
+        query = sa.select(blocklist).where(
+            blocklist.c.account_id == account_id, blocklist.c.number == number
+        )
+        async with self._db.connect() as conn:
+            row = (await conn.execute(query)).first()
+        return _block_entry(row) if row is not None else None
+
+    async def blocklist_list(
+        self, account_id: int, *, after: str | None = None, limit: int = 100
+    ) -> list[BlockEntry]:
+        """Entries in number order; continue with ``after`` = the last number of a page."""
+        query = sa.select(blocklist).where(blocklist.c.account_id == account_id)
+        if after is not None:
+            query = query.where(blocklist.c.number > after)
+        query = query.order_by(blocklist.c.number).limit(limit)
+        async with self._db.connect() as conn:
+            return [_block_entry(r) for r in await conn.execute(query)]
+
+    # --- shared rate-limit state -----------------------------------------------------------
+
+    async def rate_sync(self, costs: dict[str, float], now: float) -> dict[str, float]:
+        """Add each key's consumed cost (seconds of its budget) to the shared state.
+
+        GCRA: ``tat = max(tat, now) + cost``. Returns the new shared ``tat`` of every key,
+        which includes what the other processes consumed.
+        """
+        out: dict[str, float] = {}
+        async with self._db.engine.begin() as conn:
+            greatest = sa.func.greatest if conn.dialect.name == "postgresql" else sa.func.max
+            for key in sorted(costs):  # a fixed order: no deadlock between processes
+                stmt = _insert(conn, rate_limits).values(key=key, tat=now + costs[key])
+                stmt = stmt.on_conflict_do_update(
+                    index_elements=[rate_limits.c.key],
+                    set_={"tat": greatest(rate_limits.c.tat, now) + costs[key]},
+                ).returning(rate_limits.c.tat)
+                out[key] = float((await conn.execute(stmt)).scalar_one())
+        return out
+
+    async def rate_cleanup(self, before: float) -> None:
+        """Forget keys idle since ``before`` (their state is "full budget" anyway)."""
+        async with self._db.engine.begin() as conn:
+            await conn.execute(rate_limits.delete().where(rate_limits.c.tat < before))
+
+
+async def _require_account(conn: AsyncConnection, account_id: int) -> None:
+    found = await conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id))
+    if found.first() is None:
+        raise NotFound(f"no account {account_id}")
+
+
+# --- write handlers (run inside the group transaction) ----------------------------------
+
+
+async def _failure_handler(conn: AsyncConnection, jobs: Sequence[_Failure]) -> list[IpRecord]:
+    out: list[IpRecord] = []
+    t = ip_blocks.c
+    for job in jobs:
+        stmt = _insert(conn, ip_blocks).values(
+            ip=job.ip,
+            failures=1,
+            last_failure_at=job.now,
+            blocked_at=job.now if job.limit <= 1 else None,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[t.ip],
+            set_={
+                "failures": t.failures + 1,
+                "last_failure_at": job.now,
+                "blocked_at": sa.case(
+                    (
+                        sa.and_(t.blocked_at.is_(None), t.failures + 1 >= job.limit),
+                        sa.literal(job.now, sa.BigInteger),
+                    ),
+                    else_=t.blocked_at,
+                ),
+            },
+        ).returning(*ip_blocks.c)
+        out.append(_ip_record((await conn.execute(stmt)).one()))
+    return out
+
+
+async def _reset_handler(conn: AsyncConnection, ips: Sequence[str]) -> list[None]:
+    await conn.execute(
+        ip_blocks.delete().where(ip_blocks.c.ip.in_(list(ips)), ip_blocks.c.blocked_at.is_(None))
+    )
+    return [None] * len(ips)
+
+
+async def _block_add_handler(conn: AsyncConnection, jobs: Sequence[_BlockAdd]) -> list[list[bool]]:
+    out: list[list[bool]] = []
+    for job in jobs:
+        flags: list[bool] = []
+        for number, reason, note in job.entries:
+            stmt = (
+                _insert(conn, blocklist)
+                .values(
+                    account_id=job.account_id,
+                    number=number,
+                    reason=reason,
+                    note=note,
+                    created_at=job.now,
+                )
+                .on_conflict_do_nothing(index_elements=[blocklist.c.account_id, blocklist.c.number])
+            )
+            flags.append(bool((await conn.execute(stmt)).rowcount))
+        out.append(flags)
+    return out
+
+
+# --- the guard step of the accept transaction -------------------------------------------
+
+
+async def guard_accept(
+    conn: AsyncConnection,
+    batch: Sequence[tuple[int, AcceptGuard, list[dict[str, Any]]]],
+    now: int,
+) -> list[Exception | None]:
+    """Screen the rows of each ``(account_id, guard, rows)`` request and charge its quota.
+
+    A row that must not reach a carrier (blocklisted, flooding, duplicate) is turned into a
+    final REJECTED message in place. A request over its quota gets :class:`QuotaExceeded`
+    (and nothing of it may be written); the others get None. Runs inside the accept
+    transaction, so the counts include every earlier request of the same group commit.
+    """
+    numbers = sorted({row["to_number"] for _, _, rows in batch for row in rows})
+    listed = await _listed(conn, numbers, {a for a, _, _ in batch})
+    history = await _history(conn, batch, now)
+    results: list[Exception | None] = []
+    for account_id, guard, rows in batch:
+        added: list[tuple[int, str]] = []
+        sending = 0
+        for row in rows:
+            key = (account_id, row["to_number"])
+            cause = rules.blocked_cause(listed.get(key, ())) or rules.screen(
+                row["text"], history.get(key, ()), guard.screen, now
+            )
+            if cause is not None:
+                _reject(row, cause.status.name, cause.error.name, cause.value, now)
+                continue
+            if guard.screen.history_ms:
+                history.setdefault(key, []).append(Recent(row["text"], now))
+                added.append(key)
+            sending += 1
+        refusal = await _charge(conn, account_id, guard, sending) if guard.quota else None
+        if refusal is not None:
+            for key in added:  # this request is not written: forget its rows
+                history[key].pop()
+        results.append(refusal)
+    return results
+
+
+def _reject(row: dict[str, Any], status: str, error: str, cause: str, now: int) -> None:
+    row.update(
+        status=status,
+        status_group=REJECTED_GROUP.id,
+        error_code=error,
+        cause=cause,
+        due_at=None,
+        done_at=now,
+    )
+
+
+async def _listed(
+    conn: AsyncConnection, numbers: Sequence[str], account_ids: set[int]
+) -> dict[tuple[int, str], list[tuple[int, str]]]:
+    """(account, number) -> the entries that list it: the account's own and the platform's."""
+    found: dict[tuple[int, str], list[tuple[int, str]]] = defaultdict(list)
+    scopes = sorted(account_ids | {rules.PLATFORM})
+    t = blocklist.c
+    for chunk in _chunks(numbers):
+        rows = await conn.execute(
+            sa.select(t.account_id, t.number, t.reason).where(
+                t.number.in_(chunk), t.account_id.in_(scopes)
+            )
+        )
+        for r in rows:
+            targets = account_ids if r.account_id == rules.PLATFORM else {r.account_id}
+            for account_id in targets:
+                found[(account_id, r.number)].append((r.account_id, r.reason))
+    return found
+
+
+async def _history(
+    conn: AsyncConnection,
+    batch: Sequence[tuple[int, AcceptGuard, list[dict[str, Any]]]],
+    now: int,
+) -> dict[tuple[int, str], list[Recent]]:
+    """The recent, not rejected messages of every (account, number) the batch sends to."""
+    since = now - max((g.screen.history_ms for _, g, _ in batch), default=0)
+    pairs = sorted(
+        {(a, row["to_number"]) for a, g, rows in batch if g.screen.history_ms for row in rows}
+    )
+    found: dict[tuple[int, str], list[Recent]] = defaultdict(list)
+    c = messages.c
+    for chunk in _chunks(pairs):
+        rows = await conn.execute(
+            sa.select(c.account_id, c.to_number, c.text, c.created_at).where(
+                sa.tuple_(c.account_id, c.to_number).in_(chunk),
+                c.created_at > since,
+                c.status_group != REJECTED_GROUP.id,
+            )
+        )
+        for r in rows:
+            found[(r.account_id, r.to_number)].append(Recent(r.text, r.created_at))
+    return found
+
+
+async def _charge(
+    conn: AsyncConnection, account_id: int, guard: AcceptGuard, count: int
+) -> QuotaExceeded | None:
+    """Count ``count`` messages against the day and month quotas, all or nothing."""
+    quota = guard.quota
+    if quota is None or count == 0:
+        return None
+    charged: list[str] = []
+    for period, limit, label in (
+        (quota.day_key, quota.daily, "daily"),
+        (quota.month_key, quota.monthly, "monthly"),
+    ):
+        if limit is None:
+            continue
+        await conn.execute(
+            _insert(conn, account_usage)
+            .values(account_id=account_id, period=period, count=0)
+            .on_conflict_do_nothing(
+                index_elements=[account_usage.c.account_id, account_usage.c.period]
+            )
+        )
+        u = account_usage.c
+        result = await conn.execute(
+            account_usage.update()
+            .where(u.account_id == account_id, u.period == period, u.count + count <= limit)
+            .values(count=u.count + count)
+        )
+        if not result.rowcount:
+            for done in charged:
+                await conn.execute(
+                    account_usage.update()
+                    .where(u.account_id == account_id, u.period == done)
+                    .values(count=u.count - count)
+                )
+            used = (
+                await conn.execute(
+                    sa.select(u.count).where(u.account_id == account_id, u.period == period)
+                )
+            ).scalar_one()
+            return QuotaExceeded(
+                f"the {label} sending quota of {limit} messages is used up "
+                f"({used} sent, {count} requested)"
+            )
+        charged.append(period)
+    return None
+
+
+async def usage(db: Database, account_id: int, periods: Sequence[str]) -> dict[str, int]:
+    """The quota counters of an account for the given periods (missing: 0)."""
+    u = account_usage.c
+    async with db.connect() as conn:
+        rows = await conn.execute(
+            sa.select(u.period, u.count).where(u.account_id == account_id, u.period.in_(periods))
+        )
+        found = {r.period: int(r.count) for r in rows}
+    return {p: found.get(p, 0) for p in periods}
