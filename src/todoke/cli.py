@@ -20,6 +20,7 @@ from todoke.cli_delivery import (
     simulator,
     worker,
 )
+from todoke.cli_protection import accounts_limits, accounts_update, blocklist_app, ips_app
 from todoke.config import Settings
 
 T = TypeVar("T")
@@ -35,6 +36,10 @@ app.add_typer(maintenance_app, name="maintenance")
 app.add_typer(carriers_app, name="carriers")
 app.command()(worker)
 app.command()(simulator)
+app.add_typer(ips_app, name="ips")
+app.add_typer(blocklist_app, name="blocklist")
+accounts_app.command("update")(accounts_update)
+accounts_app.command("limits")(accounts_limits)
 
 
 @app.command()

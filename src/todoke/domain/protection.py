@@ -30,6 +30,16 @@ BLOCK_REASONS: Final = ("manual", "import", "keyword", "dnd")
 
 DEFAULT_OPT_OUT_KEYWORDS: Final = ("配信停止", "ていし", "STOP")
 
+# Causes of messages refused at acceptance: never sent, so never counted (quotas, flooding).
+GUARD_CAUSES: Final = (
+    Cause.FLOODING.value,
+    Cause.TEXT_FLOODING.value,
+    Cause.DUPLICATE.value,
+    Cause.BLOCKLISTED.value,
+    Cause.DND.value,
+    Cause.OPTED_OUT.value,
+)
+
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -56,6 +66,16 @@ class Quota:
     monthly: int | None
     day_key: str  # "d20261123"
     month_key: str  # "m202611"
+    day_start: int = 0  # epoch ms of 00:00 JST today
+    month_start: int = 0  # epoch ms of the 1st, 00:00 JST
+
+    @property
+    def periods(self) -> tuple[tuple[str, int | None, int, str], ...]:
+        """(key, limit, start, label) of the day and the month."""
+        return (
+            (self.day_key, self.daily, self.day_start, "daily"),
+            (self.month_key, self.monthly, self.month_start, "monthly"),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +149,9 @@ def normalize_keyword(text: str) -> str:
 
     So "ＳＴＯＰ", " stop. " and "Stop!" are all "stop", and "配信停止。" is "配信停止".
     """
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(ch for ch in folded if unicodedata.category(ch)[0] not in _DROP_CATEGORIES)
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+    kept = "".join(ch for ch in folded if unicodedata.category(ch)[0] not in _DROP_CATEGORIES)
+    return unicodedata.normalize("NFKC", kept)  # dropping may leave composable pairs
 
 
 def opt_out_keyword(text: str, keywords: Iterable[str]) -> str | None:

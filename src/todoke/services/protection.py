@@ -251,11 +251,14 @@ class Protection:
         quota = None
         if limits.daily_quota or limits.monthly_quota:
             today = datetime.now(JST)
+            midnight = today.replace(hour=0, minute=0, second=0, microsecond=0)
             quota = Quota(
                 daily=limits.daily_quota or None,
                 monthly=limits.monthly_quota or None,
                 day_key=today.strftime("d%Y%m%d"),
                 month_key=today.strftime("m%Y%m"),
+                day_start=int(midnight.timestamp() * 1000),
+                month_start=int(midnight.replace(day=1).timestamp() * 1000),
             )
         return AcceptGuard(limits.screen, quota)
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 # Floating-point slack: a request exactly at the limit is admitted.
-_EPSILON = 1e-9
+_EPSILON = 1e-6  # epoch seconds as doubles are exact to ~0.2 µs
 
 SyncStore = Callable[[dict[str, float], float], Awaitable[dict[str, float]]]
 

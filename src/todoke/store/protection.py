@@ -107,6 +107,11 @@ class ProtectionStore:
                     set_={**changes, "updated_at": now},
                 )
             )
+            if {"daily_quota", "monthly_quota"} & set(changes):
+                # Counters run only while a quota applies: start again from the messages.
+                await conn.execute(
+                    account_usage.delete().where(account_usage.c.account_id == account_id)
+                )
 
     async def ip_rules(self, account_id: int) -> list[str]:
         query = (
@@ -365,21 +370,28 @@ async def _history(
 ) -> dict[tuple[int, str], list[Recent]]:
     """The recent, not rejected messages of every (account, number) the batch sends to."""
     since = now - max((g.screen.history_ms for _, g, _ in batch), default=0)
-    pairs = sorted(
-        {(a, row["to_number"]) for a, g, rows in batch if g.screen.history_ms for row in rows}
-    )
+    wanted: dict[int, set[str]] = defaultdict(set)
+    for account_id, guard, rows in batch:
+        if guard.screen.history_ms:
+            wanted[account_id].update(row["to_number"] for row in rows)
     found: dict[tuple[int, str], list[Recent]] = defaultdict(list)
     c = messages.c
-    for chunk in _chunks(pairs):
-        rows = await conn.execute(
-            sa.select(c.account_id, c.to_number, c.text, c.created_at).where(
-                sa.tuple_(c.account_id, c.to_number).in_(chunk),
-                c.created_at > since,
-                c.status_group != REJECTED_GROUP.id,
+    for account_id, numbers in sorted(wanted.items()):
+        # account_id = ? AND to_number IN (...): an index search on both databases (a row-value
+        # IN is a full index scan on SQLite).
+        for chunk in _chunks(sorted(numbers)):
+            result = await conn.execute(
+                sa.select(c.to_number, c.text, c.created_at).where(
+                    c.account_id == account_id,
+                    c.to_number.in_(chunk),
+                    c.created_at > since,
+                    # Literal, not a bound parameter: the planner must see that the partial
+                    # index (status_group <> 5) applies.
+                    sa.text(f"messages.status_group <> {REJECTED_GROUP.id}"),
+                )
             )
-        )
-        for r in rows:
-            found[(r.account_id, r.to_number)].append(Recent(r.text, r.created_at))
+            for r in result:
+                found[(account_id, r.to_number)].append(Recent(r.text, r.created_at))
     return found
 
 
@@ -391,20 +403,11 @@ async def _charge(
     if quota is None or count == 0:
         return None
     charged: list[str] = []
-    for period, limit, label in (
-        (quota.day_key, quota.daily, "daily"),
-        (quota.month_key, quota.monthly, "monthly"),
-    ):
+    u = account_usage.c
+    for period, limit, start, label in quota.periods:
         if limit is None:
             continue
-        await conn.execute(
-            _insert(conn, account_usage)
-            .values(account_id=account_id, period=period, count=0)
-            .on_conflict_do_nothing(
-                index_elements=[account_usage.c.account_id, account_usage.c.period]
-            )
-        )
-        u = account_usage.c
+        await _seed_usage(conn, account_id, period, start)
         result = await conn.execute(
             account_usage.update()
             .where(u.account_id == account_id, u.period == period, u.count + count <= limit)
@@ -428,6 +431,32 @@ async def _charge(
             )
         charged.append(period)
     return None
+
+
+async def _seed_usage(conn: AsyncConnection, account_id: int, period: str, start: int) -> None:
+    """Create a period's counter the first time a quota applies to it, from the messages
+    already accepted in the period (not those refused at acceptance)."""
+    u = account_usage.c
+    exists = await conn.execute(
+        sa.select(u.count).where(u.account_id == account_id, u.period == period)
+    )
+    if exists.first() is not None:
+        return
+    c = messages.c
+    sent = (
+        await conn.execute(
+            sa.select(sa.func.count()).where(
+                c.account_id == account_id,
+                c.created_at >= start,
+                sa.or_(c.cause.is_(None), c.cause.not_in(rules.GUARD_CAUSES)),
+            )
+        )
+    ).scalar_one()
+    await conn.execute(
+        _insert(conn, account_usage)
+        .values(account_id=account_id, period=period, count=int(sent))
+        .on_conflict_do_nothing(index_elements=[u.account_id, u.period])
+    )
 
 
 async def usage(db: Database, account_id: int, periods: Sequence[str]) -> dict[str, int]:

@@ -350,10 +350,14 @@ rate_limits = sa.Table(
     sa.Index(None, "tat"),
 )
 
-# The flooding filter and duplicate detection read a number's recent messages.
+# The flooding filter and duplicate detection read a number's recent messages that were not
+# rejected; a partial index keeps the (possibly many) rejected ones out of that scan.
+_NOT_REJECTED = sa.text("status_group <> 5")
 sa.Index(
     "ix_messages_account_id_to_number_created_at",
     messages.c.account_id,
     messages.c.to_number,
     messages.c.created_at,
+    sqlite_where=_NOT_REJECTED,
+    postgresql_where=_NOT_REJECTED,
 )

@@ -87,17 +87,19 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("account_id", name=op.f("pk_account_limits")),
     )
-    with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_messages_account_id_to_number_created_at",
-            ["account_id", "to_number", "created_at"],
-            unique=False,
-        )
+    # Partial: only messages that were not rejected (the flooding filter's scan).
+    op.create_index(
+        "ix_messages_account_id_to_number_created_at",
+        "messages",
+        ["account_id", "to_number", "created_at"],
+        unique=False,
+        sqlite_where=sa.text("status_group <> 5"),
+        postgresql_where=sa.text("status_group <> 5"),
+    )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("messages", schema=None) as batch_op:
-        batch_op.drop_index("ix_messages_account_id_to_number_created_at")
+    op.drop_index("ix_messages_account_id_to_number_created_at", table_name="messages")
 
     op.drop_table("account_limits")
     op.drop_table("account_ip_rules")
