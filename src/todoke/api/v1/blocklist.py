@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import msgspec
 from litestar import Controller, MediaType, Request, Response, delete, get, post
-from litestar.params import Body, FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from todoke.api.auth import AccountDep, services_of
 from todoke.api.v1.schemas import iso
@@ -124,9 +124,9 @@ class BlocklistController(Controller):
         self,
         request: Request[Any, Any, Any],
         account: AccountDep,
-        data: Annotated[bytes, Body(media_type="text/csv", description="CSV file")],
     ) -> ImportOut:
-        report = await _service(request).import_csv(account.id, data)
+        # The raw body is the file (any Content-Type; text/csv is what clients send).
+        report = await _service(request).import_csv(account.id, await request.body())
         return ImportOut(
             added=report.added,
             already_listed=report.already_listed,
