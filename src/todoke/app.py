@@ -20,6 +20,7 @@ from todoke import __version__
 from todoke.api.auth import bearer_account
 from todoke.api.errors import EXCEPTION_HANDLERS
 from todoke.api.health import healthz, readyz
+from todoke.api.openapi_errors import document_errors
 from todoke.api.protection import protection_middleware
 from todoke.api.v1.blocklist import BlocklistController
 from todoke.api.v1.messages import MessagesController
@@ -128,7 +129,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
         ),
         security=[{"bearer": []}],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[healthz, readyz, MessagesController, BlocklistController],
         dependencies={"account": Provide(bearer_account)},
         middleware=[protection_middleware(settings, rt.protection)],
@@ -139,6 +140,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )
+    document_errors(app)
+    return app
 
 
 def _state(rt: Runtime) -> State:
