@@ -49,9 +49,12 @@ _ANSWERS = {
 }
 
 
-def document_errors(app: Litestar) -> None:
-    """Declare the error answers on every HTTP route of ``app`` (before the document is built)."""
+def document_errors(app: Litestar, prefix: str = "/v1") -> None:
+    """Declare the error answers on the HTTP routes of ``app`` under ``prefix`` (before the
+    document is built). The façades answer in their own formats and are left alone."""
     for route in app.routes:
+        if not route.path.startswith(prefix):
+            continue
         for handler in getattr(route, "route_handlers", ()):
             if not isinstance(handler, HTTPRouteHandler):
                 continue
