@@ -15,9 +15,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Generic, TypeVar
 
 import structlog
 
@@ -87,6 +88,42 @@ class EffectiveLimits:
         )
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class _TtlCache(Generic[K, V]):
+    """Values loaded from the database, kept ``ttl`` seconds; concurrent misses of one key
+    share one load (no stampede when a burst of requests of a new account arrives)."""
+
+    def __init__(self, ttl: float) -> None:
+        self._ttl = ttl
+        self._items: dict[K, tuple[float, asyncio.Future[V]]] = {}
+
+    async def get(self, key: K, load: Callable[[], Awaitable[V]]) -> V:
+        hit = self._items.get(key)
+        if hit is not None:
+            expires, future = hit
+            if not future.done():
+                return await asyncio.shield(future)
+            if expires > time.monotonic() and future.exception() is None:
+                return future.result()
+        future = asyncio.get_running_loop().create_future()
+        self._items[key] = (time.monotonic() + self._ttl, future)
+        try:
+            value = await load()
+        except BaseException as exc:
+            self._items.pop(key, None)
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else must
+            raise
+        future.set_result(value)
+        return value
+
+    def forget(self, key: K) -> None:
+        self._items.pop(key, None)
+
+
 class Protection:
     """The protections of one process (see the module docstring)."""
 
@@ -102,8 +139,8 @@ class Protection:
         self.limiter = RateLimiter(clock)
         self._failing: dict[str, int] = {}  # address -> consecutive failures on record
         self._blocked: set[str] = set()
-        self._limits: dict[int, tuple[float, EffectiveLimits]] = {}
-        self._rules: dict[int, tuple[float, tuple[IpNetwork, ...]]] = {}
+        self._limits: _TtlCache[int, EffectiveLimits] = _TtlCache(policy.cache_seconds)
+        self._rules: _TtlCache[int, tuple[IpNetwork, ...]] = _TtlCache(policy.cache_seconds)
         self._tasks: list[asyncio.Task[None]] = []
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -213,13 +250,10 @@ class Protection:
             raise Forbidden(f"address {ip} is not on this account's IP allowlist")
 
     async def _account_rules(self, account_id: int) -> tuple[IpNetwork, ...]:
-        now = time.monotonic()
-        hit = self._rules.get(account_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
-        rules = tuple(parse_network(n) for n in await self._store.ip_rules(account_id))
-        self._rules[account_id] = (now + self.policy.cache_seconds, rules)
-        return rules
+        async def load() -> tuple[IpNetwork, ...]:
+            return tuple(parse_network(n) for n in await self._store.ip_rules(account_id))
+
+        return await self._rules.get(account_id, load)
 
     # --- rate limits and quotas ----------------------------------------------------------
 
@@ -264,13 +298,12 @@ class Protection:
 
     async def limits(self, account_id: int) -> EffectiveLimits:
         """The account's limits, defaults filled in (cached for ``cache_seconds``)."""
-        now = time.monotonic()
-        hit = self._limits.get(account_id)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        return await self._limits.get(account_id, lambda: self._load_limits(account_id))
+
+    async def _load_limits(self, account_id: int) -> EffectiveLimits:
         stored = await self._store.limits(account_id)
         p = self.policy
-        effective = EffectiveLimits(
+        return EffectiveLimits(
             rate_limit=_pick(stored.rate_limit, p.send_rate_limit),
             daily_quota=_pick(stored.daily_quota, p.daily_quota),
             monthly_quota=_pick(stored.monthly_quota, p.monthly_quota),
@@ -281,8 +314,6 @@ class Protection:
             ),
             stored=stored,
         )
-        self._limits[account_id] = (now + p.cache_seconds, effective)
-        return effective
 
     # --- operator actions ----------------------------------------------------------------
 
@@ -292,7 +323,7 @@ class Protection:
             if value is not None and value < 0:
                 raise InvalidInput(f"{name} must be 0 or more", field=name)
         await self._store.set_limits(account_id, changes, _ms())
-        self._limits.pop(account_id, None)
+        self._limits.forget(account_id)
 
     async def allowlist(self, account_id: int) -> list[str]:
         return await self._store.ip_rules(account_id)
@@ -309,7 +340,7 @@ class Protection:
                 ) from None
         unique = sorted(set(parsed))
         await self._store.set_ip_rules(account_id, unique, _ms())
-        self._rules.pop(account_id, None)
+        self._rules.forget(account_id)
         return unique
 
     async def addresses(self) -> list[IpRecord]:

@@ -308,6 +308,7 @@ async def guard_accept(
     numbers = sorted({row["to_number"] for _, _, rows in batch for row in rows})
     listed = await _listed(conn, numbers, {a for a, _, _ in batch})
     history = await _history(conn, batch, now)
+    quotas = _Quotas(conn)
     results: list[Exception | None] = []
     for account_id, guard, rows in batch:
         added: list[tuple[int, str]] = []
@@ -324,11 +325,18 @@ async def guard_accept(
                 history.setdefault(key, []).append(Recent(row["text"], now))
                 added.append(key)
             sending += 1
-        refusal = await _charge(conn, account_id, guard, sending) if guard.quota else None
+        refusal = await quotas.charge(account_id, guard, sending) if guard.quota else None
         if refusal is not None:
             for key in added:  # this request is not written: forget its rows
                 history[key].pop()
         results.append(refusal)
+    raced = await quotas.commit()
+    if raced:
+        # Another process charged the same counter meanwhile: refuse this commit's requests
+        # of those accounts rather than go over the quota (they may be retried).
+        for i, (account_id, guard, _) in enumerate(batch):
+            if account_id in raced and guard.quota is not None and results[i] is None:
+                results[i] = QuotaExceeded("the sending quota is used up")
     return results
 
 
@@ -395,53 +403,73 @@ async def _history(
     return found
 
 
-async def _charge(
-    conn: AsyncConnection, account_id: int, guard: AcceptGuard, count: int
-) -> QuotaExceeded | None:
-    """Count ``count`` messages against the day and month quotas, all or nothing."""
-    quota = guard.quota
-    if quota is None or count == 0:
+class _Quotas:
+    """Quota counters of one accept transaction: read once per (account, period), decided
+    request by request in memory, written once per (account, period) at the end."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+        self._used: dict[tuple[int, str], int] = {}
+        self._limits: dict[tuple[int, str], int] = {}
+        self._charged: dict[tuple[int, str], int] = defaultdict(int)
+
+    async def charge(self, account_id: int, guard: AcceptGuard, count: int) -> Exception | None:
+        """Count ``count`` messages against the day and month quotas, all or nothing."""
+        quota = guard.quota
+        if quota is None or count == 0:
+            return None
+        periods = [(p, limit, start, label) for p, limit, start, label in quota.periods if limit]
+        for period, limit, start, label in periods:
+            key = (account_id, period)
+            if key not in self._used:
+                self._used[key] = await _seed_usage(self._conn, account_id, period, start)
+            self._limits[key] = int(limit or 0)
+            used = self._used[key] + self._charged[key]
+            if used + count > self._limits[key]:
+                return QuotaExceeded(
+                    f"the {label} sending quota of {limit} messages is used up "
+                    f"({used} sent, {count} requested)"
+                )
+        for period, _, _, _ in periods:
+            self._charged[(account_id, period)] += count
         return None
-    charged: list[str] = []
-    u = account_usage.c
-    for period, limit, start, label in quota.periods:
-        if limit is None:
-            continue
-        await _seed_usage(conn, account_id, period, start)
-        result = await conn.execute(
-            account_usage.update()
-            .where(u.account_id == account_id, u.period == period, u.count + count <= limit)
-            .values(count=u.count + count)
-        )
-        if not result.rowcount:
-            for done in charged:
-                await conn.execute(
-                    account_usage.update()
-                    .where(u.account_id == account_id, u.period == done)
-                    .values(count=u.count - count)
-                )
-            used = (
-                await conn.execute(
-                    sa.select(u.count).where(u.account_id == account_id, u.period == period)
-                )
-            ).scalar_one()
-            return QuotaExceeded(
-                f"the {label} sending quota of {limit} messages is used up "
-                f"({used} sent, {count} requested)"
+
+    async def commit(self) -> set[int]:
+        """Write the charges (conditional UPDATEs); returns the accounts whose counter moved
+        under us (another process), whose charges were not written."""
+        raced: set[int] = set()
+        u = account_usage.c
+        for (account_id, period), count in sorted(self._charged.items()):
+            if not count or account_id in raced:
+                continue
+            limit = self._limits[(account_id, period)]
+            result = await self._conn.execute(
+                account_usage.update()
+                .where(u.account_id == account_id, u.period == period, u.count + count <= limit)
+                .values(count=u.count + count)
             )
-        charged.append(period)
-    return None
+            if not result.rowcount:
+                raced.add(account_id)
+        if raced:  # undo what was written for those accounts
+            for (account_id, period), count in self._charged.items():
+                if account_id in raced and count:
+                    await self._conn.execute(
+                        account_usage.update()
+                        .where(u.account_id == account_id, u.period == period)
+                        .values(count=u.count - count)
+                    )
+        return raced
 
 
-async def _seed_usage(conn: AsyncConnection, account_id: int, period: str, start: int) -> None:
-    """Create a period's counter the first time a quota applies to it, from the messages
+async def _seed_usage(conn: AsyncConnection, account_id: int, period: str, start: int) -> int:
+    """A period's counter; created the first time a quota applies to it, from the messages
     already accepted in the period (not those refused at acceptance)."""
     u = account_usage.c
-    exists = await conn.execute(
-        sa.select(u.count).where(u.account_id == account_id, u.period == period)
-    )
-    if exists.first() is not None:
-        return
+    found = (
+        await conn.execute(sa.select(u.count).where(u.account_id == account_id, u.period == period))
+    ).first()
+    if found is not None:
+        return int(found[0])
     c = messages.c
     sent = (
         await conn.execute(
@@ -456,6 +484,13 @@ async def _seed_usage(conn: AsyncConnection, account_id: int, period: str, start
         _insert(conn, account_usage)
         .values(account_id=account_id, period=period, count=int(sent))
         .on_conflict_do_nothing(index_elements=[u.account_id, u.period])
+    )
+    return int(
+        (
+            await conn.execute(
+                sa.select(u.count).where(u.account_id == account_id, u.period == period)
+            )
+        ).scalar_one()
     )
 
 
