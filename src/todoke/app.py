@@ -21,7 +21,7 @@ from todoke.api.auth import bearer_account
 from todoke.api.errors import EXCEPTION_HANDLERS
 from todoke.api.health import healthz, readyz
 from todoke.api.openapi_errors import document_errors
-from todoke.api.protection import protection_middleware
+from todoke.api.protection import ip_rate_guard
 from todoke.api.v1.blocklist import BlocklistController
 from todoke.api.v1.messages import MessagesController
 from todoke.config import Settings
@@ -132,7 +132,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
     app = Litestar(
         route_handlers=[healthz, readyz, MessagesController, BlocklistController],
         dependencies={"account": Provide(bearer_account)},
-        middleware=[protection_middleware(settings, rt.protection)],
+        guards=[ip_rate_guard(rt.protection)],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
         lifespan=[lifespan],

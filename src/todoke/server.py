@@ -31,6 +31,7 @@ async def serve(settings: Settings) -> None:
             http=guarded_protocol(
                 header_timeout=settings.slow_client_timeout,
                 max_header_bytes=settings.max_header_bytes,
+                max_headers=settings.max_headers,
             ),
             limit_concurrency=settings.max_connections,
             lifespan="on",

@@ -1,5 +1,6 @@
 """Request hygiene of the real HTTP server (uvicorn with todoke's protocol) over loopback
-sockets: slow headers are cut with 408, oversized headers get 431, and normal requests work.
+sockets: slow headers and bodies are cut with 408, oversized or too many headers get 431, and
+normal requests (with bodies, kept alive) work.
 Also the security headers helper for HTML pages."""
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ from todoke.api.protection import security_headers
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     if scope["type"] != "http":
         return
+    while True:  # read the whole body first, like the API does
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        if not message.get("more_body", False):
+            break
     await send(
         {"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]}
     )
@@ -27,13 +34,19 @@ async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(header_timeout: float, max_header_bytes: int) -> AsyncIterator[int]:
+async def serving(
+    header_timeout: float, max_header_bytes: int, max_headers: int = 100
+) -> AsyncIterator[int]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(
         _app,
-        http=guarded_protocol(header_timeout=header_timeout, max_header_bytes=max_header_bytes),
+        http=guarded_protocol(
+            header_timeout=header_timeout,
+            max_header_bytes=max_header_bytes,
+            max_headers=max_headers,
+        ),
         lifespan="off",
         log_level="critical",
         timeout_keep_alive=30,
@@ -81,12 +94,31 @@ async def test_oversized_headers_get_431() -> None:
         assert json.loads(body)["error"]["code"] == "headers_too_large"
 
 
+async def test_too_many_headers_get_431() -> None:
+    async with serving(header_timeout=30, max_header_bytes=8192, max_headers=20) as port:
+        many = b"".join(b"X-H%d: 1\r\n" % i for i in range(30))
+        answer = await _exchange(port, b"GET / HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n")
+        assert answer.startswith(b"HTTP/1.1 431")
+
+
+async def test_slow_body_gets_408() -> None:
+    async with serving(header_timeout=0.3, max_header_bytes=8192) as port:
+        head = b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n"
+        answer = await _exchange(port, head + b'{"to": "0901')  # the rest never comes
+        status, _, body = answer.partition(b"\r\n\r\n")
+        assert status.startswith(b"HTTP/1.1 408")
+        assert "body" in json.loads(body)["error"]["message"]
+
+
 async def test_normal_requests_and_keep_alive_work() -> None:
     async with serving(header_timeout=0.5, max_header_bytes=8192) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
-            for _ in range(2):  # two requests on one connection
-                writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            for request in (  # two requests on one connection, one with a body
+                b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+                b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi",
+            ):
+                writer.write(request)
                 await writer.drain()
                 head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), timeout=30)
                 assert head.startswith(b"HTTP/1.1 200")

@@ -1,102 +1,44 @@
-"""Request hygiene and the per-IP rate limit, applied to every route of every API.
+"""The per-IP rate limit of every route of every API, and the security headers of HTML pages.
 
-:class:`ProtectionMiddleware` runs before any handler of any API (``/v1`` and the façades):
+:func:`ip_rate_guard` is an app-level Litestar guard: it runs for every matched route, before
+authentication, dependencies and body parsing, and raises
+:class:`~todoke.errors.RateLimited` above ``ip_rate_limit`` requests per second per client
+address. A guard (not a middleware) because it costs one function call per request and adds no
+ASGI layer to the accept path.
 
-* header limits: more than ``max_headers`` headers or ``max_header_bytes`` of them: 431;
-* the per-IP rate limit (``ip_rate_limit`` requests/s): :class:`~todoke.errors.RateLimited`;
-* slow bodies: a client that takes more than ``slow_client_timeout`` seconds between two
-  chunks of its body gets 408 (slow *headers* are cut by the server protocol,
-  ``api/http_protocol.py``).
+How the refusal reaches each API's own answers: a guard runs inside the matched route, and
+Litestar handles an exception raised there with the handlers *resolved for that route*:
+app-level handlers overridden by the router's and the controller's. So a façade that registers
+router-level exception handlers (``Router(..., exception_handlers={RateLimited: ...})``)
+answers a rate-limited request in its own terms (503 and its code table), and ``/v1`` answers
+429 with ``Retry-After`` (``test_rate_limit_refusals_reach_router_level_handlers`` holds this).
+A façade needs nothing else. Requests that match no route are answered 404 without work.
 
-How the errors reach each API's own answers: Litestar runs app-level middleware inside the
-matched route's stack and, once a route is matched, handles an exception raised anywhere in
-that stack with the handlers *resolved for that route*: app-level handlers overridden by the
-router's and the controller's. So a façade that registers router-level exception handlers
-(``Router(..., exception_handlers={RateLimited: ...})``) answers a rate-limited request in its
-own terms (503 and its code table), and ``/v1`` answers 429 with ``Retry-After``
-(``tests/integration/test_protection_http.py`` holds this). A façade needs nothing else.
-Requests that match no route never reach middleware; they are answered 404 without work.
-
-:func:`security_headers` is the header set for HTML pages (the portal).
+Header limits and slow clients are handled before the application, by the server protocol
+(``api/http_protocol.py``).
 """
 
 from __future__ import annotations
 
-import asyncio
+from typing import Any
 
-from litestar.enums import ScopeType
-from litestar.exceptions import HTTPException
-from litestar.middleware import DefineMiddleware
-from litestar.types import ASGIApp, Receive, ReceiveMessage, Scope, Send
+from litestar.connection import ASGIConnection
+from litestar.handlers import BaseRouteHandler
 
 from todoke.api.auth import scope_client_ip
-from todoke.config import Settings
 from todoke.services.protection import Protection
 
-
-class ProtectionMiddleware:
-    """ASGI middleware: header limits, the per-IP rate limit, slow-body timeouts."""
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        protection: Protection | None,
-        max_headers: int = 100,
-        max_header_bytes: int = 16 * 1024,
-        body_timeout: float = 30.0,
-    ) -> None:
-        self.app = app
-        self.protection = protection
-        self.max_headers = max_headers
-        self.max_header_bytes = max_header_bytes
-        self.body_timeout = body_timeout
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await self.app(scope, receive, send)
-            return
-        headers = list(scope["headers"])
-        if len(headers) > self.max_headers or (
-            sum(len(k) + len(v) for k, v in headers) > self.max_header_bytes
-        ):
-            raise HTTPException(status_code=431, detail="request headers too large")
-        if self.protection is not None:
-            self.protection.take_request(scope_client_ip(scope, self.protection))
-        await self.app(scope, _timed(receive, self.body_timeout), send)
+Guard = Any  # litestar.types.Guard, spelled loosely for the closure below
 
 
-def _timed(receive: Receive, timeout: float) -> Receive:
-    """``receive`` that refuses a body whose next chunk does not come within ``timeout``."""
-    done = False
+def ip_rate_guard(protection: Protection) -> Guard:
+    """The app-level guard that applies ``protection``'s per-IP rate limit."""
 
-    async def receive_in_time() -> ReceiveMessage:
-        nonlocal done
-        if done:  # the body is complete: later calls wait for a disconnect, untimed
-            return await receive()
-        try:
-            async with asyncio.timeout(timeout):
-                message = await receive()
-        except TimeoutError:
-            raise HTTPException(
-                status_code=408, detail=f"no request data for {timeout:g} seconds"
-            ) from None
-        if message["type"] != "http.request" or not message.get("more_body", False):
-            done = True
-        return message
+    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if protection.policy.ip_rate_limit > 0:
+            protection.take_request(scope_client_ip(connection.scope, protection))
 
-    return receive_in_time
-
-
-def protection_middleware(settings: Settings, protection: Protection | None) -> DefineMiddleware:
-    """The middleware as ``create_app`` installs it, configured from the settings."""
-    return DefineMiddleware(
-        ProtectionMiddleware,
-        protection=protection,
-        max_headers=settings.max_headers,
-        max_header_bytes=settings.max_header_bytes,
-        body_timeout=settings.slow_client_timeout,
-    )
+    return guard
 
 
 def security_headers(*, hsts: bool = False, csp: str | None = None) -> dict[str, str]:

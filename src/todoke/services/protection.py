@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -360,6 +361,7 @@ def _pick(stored: int | None, default: float) -> int:
     return int(default) if stored is None else stored
 
 
+@functools.lru_cache(maxsize=4096)
 def _canonical(address: str) -> str:
     parsed = parse_address(address)
     return str(parsed) if parsed is not None else address

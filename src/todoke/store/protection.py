@@ -305,9 +305,7 @@ async def guard_accept(
     (and nothing of it may be written); the others get None. Runs inside the accept
     transaction, so the counts include every earlier request of the same group commit.
     """
-    numbers = sorted({row["to_number"] for _, _, rows in batch for row in rows})
-    listed = await _listed(conn, numbers, {a for a, _, _ in batch})
-    history = await _history(conn, batch, now)
+    listed, history = await _lookups(conn, batch, now)
     quotas = _Quotas(conn)
     results: list[Exception | None] = []
     for account_id, guard, rows in batch:
@@ -351,56 +349,70 @@ def _reject(row: dict[str, Any], status: str, error: str, cause: str, now: int) 
     )
 
 
-async def _listed(
-    conn: AsyncConnection, numbers: Sequence[str], account_ids: set[int]
-) -> dict[tuple[int, str], list[tuple[int, str]]]:
-    """(account, number) -> the entries that list it: the account's own and the platform's."""
-    found: dict[tuple[int, str], list[tuple[int, str]]] = defaultdict(list)
-    scopes = sorted(account_ids | {rules.PLATFORM})
-    t = blocklist.c
-    for chunk in _chunks(numbers):
-        rows = await conn.execute(
-            sa.select(t.account_id, t.number, t.reason).where(
-                t.number.in_(chunk), t.account_id.in_(scopes)
-            )
-        )
-        for r in rows:
-            targets = account_ids if r.account_id == rules.PLATFORM else {r.account_id}
-            for account_id in targets:
-                found[(account_id, r.number)].append((r.account_id, r.reason))
-    return found
-
-
-async def _history(
+async def _lookups(
     conn: AsyncConnection,
     batch: Sequence[tuple[int, AcceptGuard, list[dict[str, Any]]]],
     now: int,
-) -> dict[tuple[int, str], list[Recent]]:
-    """The recent, not rejected messages of every (account, number) the batch sends to."""
+) -> tuple[dict[tuple[int, str], list[tuple[int, str]]], dict[tuple[int, str], list[Recent]]]:
+    """What the guards need, in one statement per chunk of numbers (UNION ALL): each
+    (account, number)'s blocklist entries (the account's own and the platform's) and its
+    recent messages that were not rejected (the flooding filter's and duplicates' history).
+
+    One statement instead of two matters: it runs inside the serialised group commit.
+    """
+    account_ids = {a for a, _, _ in batch}
+    scopes = sorted(account_ids | {rules.PLATFORM})
     since = now - max((g.screen.history_ms for _, g, _ in batch), default=0)
     wanted: dict[int, set[str]] = defaultdict(set)
     for account_id, guard, rows in batch:
         if guard.screen.history_ms:
             wanted[account_id].update(row["to_number"] for row in rows)
-    found: dict[tuple[int, str], list[Recent]] = defaultdict(list)
-    c = messages.c
-    for account_id, numbers in sorted(wanted.items()):
-        # account_id = ? AND to_number IN (...): an index search on both databases (a row-value
-        # IN is a full index scan on SQLite).
-        for chunk in _chunks(sorted(numbers)):
-            result = await conn.execute(
-                sa.select(c.to_number, c.text, c.created_at).where(
-                    c.account_id == account_id,
-                    c.to_number.in_(chunk),
-                    c.created_at > since,
-                    # Literal, not a bound parameter: the planner must see that the partial
-                    # index (status_group <> 5) applies.
-                    sa.text(f"messages.status_group <> {REJECTED_GROUP.id}"),
+    numbers = sorted({row["to_number"] for _, _, rows in batch for row in rows})
+    listed: dict[tuple[int, str], list[tuple[int, str]]] = defaultdict(list)
+    history: dict[tuple[int, str], list[Recent]] = defaultdict(list)
+    t, c = blocklist.c, messages.c
+    no_text = sa.null().cast(sa.Text)
+    for chunk in _chunks(numbers):
+        parts: list[sa.Select[Any]] = [
+            sa.select(
+                sa.literal(0).label("kind"),
+                t.account_id,
+                t.number,
+                t.reason,
+                no_text.label("text"),
+                sa.null().cast(sa.BigInteger).label("created_at"),
+            ).where(t.number.in_(chunk), t.account_id.in_(scopes))
+        ]
+        for account_id, targets in sorted(wanted.items()):
+            mine = [n for n in chunk if n in targets]
+            if mine:
+                # account_id = ? AND to_number IN (...): an index search on both databases (a
+                # row-value IN is a full index scan on SQLite). The status condition is a
+                # literal so that the planner sees the partial index (status_group <> 5).
+                parts.append(
+                    sa.select(
+                        sa.literal(1).label("kind"),
+                        c.account_id,
+                        c.to_number,
+                        sa.null().cast(sa.String).label("reason"),
+                        c.text,
+                        c.created_at,
+                    ).where(
+                        c.account_id == account_id,
+                        c.to_number.in_(mine),
+                        c.created_at > since,
+                        sa.text(f"messages.status_group <> {REJECTED_GROUP.id}"),
+                    )
                 )
-            )
-            for r in result:
-                found[(account_id, r.to_number)].append(Recent(r.text, r.created_at))
-    return found
+        statement = parts[0] if len(parts) == 1 else sa.union_all(*parts)
+        for r in await conn.execute(statement):
+            if r.kind == 1:
+                history[(r.account_id, r.number)].append(Recent(r.text, r.created_at))
+                continue
+            scope = account_ids if r.account_id == rules.PLATFORM else {r.account_id}
+            for owner in scope:
+                listed[(owner, r.number)].append((r.account_id, r.reason))
+    return listed, history
 
 
 class _Quotas:
