@@ -37,7 +37,7 @@ def client_ip(request: Request[Any, Any, Any]) -> str:
 
 
 def scope_client_ip(scope: Any, protection: Protection | None) -> str:
-    """:func:`client_ip` from a raw ASGI scope (for middleware)."""
+    """:func:`client_ip` from a raw ASGI scope (for guards and middleware)."""
     cached = scope.get(_CLIENT_IP)
     if cached is not None:
         return str(cached)

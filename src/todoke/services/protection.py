@@ -3,7 +3,7 @@ per-account IP allowlists, rate limits and quotas, and the guards a send carries
 accept transaction.
 
 One :class:`Protection` per process, built by ``todoke.app`` from the settings. The edges use it
-through ``api/auth.py`` (``guarded_auth``, ``client_ip``) and the rate-limit middleware; the
+through ``api/auth.py`` (``guarded_auth``, ``client_ip``) and the per-IP rate-limit guard; the
 message service asks it to admit each send (:meth:`Protection.admit_send`). What must hold
 across processes lives in the database (failure counts, blocks, limits, quota counters, shared
 rate-limit state); each process keeps a copy in memory that it refreshes, so that the accept
