@@ -123,6 +123,8 @@ def blocked_cause(reasons: Iterable[tuple[int, str]]) -> Cause | None:
 
 def screen(text: str, recent: Sequence[Recent], policy: ScreenPolicy, now: int) -> Cause | None:
     """Why a message to a number with these ``recent`` messages must be refused, or None."""
+    if not recent:  # the common case: nothing sent to this number lately
+        return None
     hour_ago = now - HOUR_MS
     if policy.duplicate_window_ms:
         since = now - policy.duplicate_window_ms

@@ -313,7 +313,8 @@ async def guard_accept(
         sending = 0
         for row in rows:
             key = (account_id, row["to_number"])
-            cause = rules.blocked_cause(listed.get(key, ())) or rules.screen(
+            entries = listed.get(key)
+            cause = (rules.blocked_cause(entries) if entries else None) or rules.screen(
                 row["text"], history.get(key, ()), guard.screen, now
             )
             if cause is not None:
