@@ -141,6 +141,15 @@ async def test_account_rate_limit_counts_the_messages_of_a_batch(database_url: s
             assert (await send(c, tenant, "090-1111-0004", "more")).status_code == 202
 
 
+async def test_platform_default_send_rate(database_url: str) -> None:
+    async with running(database_url, send_rate_limit=3) as rt:
+        freeze(rt)
+        tenant = await tenant_of(rt, "a", "11111")
+        async with client_from(rt) as c:
+            codes = [(await send(c, tenant, f"090-3333-000{i}", "x")).status_code for i in range(5)]
+        assert codes == [202, 202, 202, 429, 429]
+
+
 async def test_quotas_refuse_a_request_whole(database_url: str) -> None:
     async with running(database_url) as rt:
         tenant = await tenant_of(rt, "a", "11111")
