@@ -94,6 +94,10 @@ def start_todoke(database_url: str, **env: str) -> tuple[Server, str]:
         {
             "TODOKE_DATABASE_URL": database_url,
             "TODOKE_LOG_LEVEL": "warning",
+            # One load generator, one account: the per-IP (80/s) and per-account (600/s) rate
+            # limits are policy, not capacity. The flooding filter and blocklists stay on.
+            "TODOKE_IP_RATE_LIMIT": "0",
+            "TODOKE_SEND_RATE_LIMIT": "0",
             **env,
         },
         "/readyz",

@@ -92,6 +92,10 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "demo_account": False,
         "sqlite_synchronous": "NORMAL",
         "token_cache_seconds": 0.0,
+        # Tests poll and burst from one address and one account: the per-IP and per-account
+        # rate limits are off unless a test sets them (tests/integration/test_protection_*).
+        "ip_rate_limit": 0,
+        "send_rate_limit": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

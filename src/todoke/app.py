@@ -24,7 +24,10 @@ from todoke.api.errors import EXCEPTION_HANDLERS
 from todoke.api.health import healthz, readyz
 from todoke.api.links import links_router
 from todoke.api.metrics import ConnectorSample, MetricsSample, metrics
+from todoke.api.openapi_errors import document_errors
+from todoke.api.protection import ip_rate_guard
 from todoke.api.v1.batches import BatchesController
+from todoke.api.v1.blocklist import BlocklistController
 from todoke.api.v1.links import LinksController
 from todoke.api.v1.messages import MessagesController
 from todoke.api.v1.numbers import number_cleaning
@@ -32,10 +35,13 @@ from todoke.api.v1.outcomes import OUTCOME_HANDLERS
 from todoke.api.v1.templates import TemplatesController
 from todoke.config import Settings
 from todoke.delivery import DeliveryEngine
+from todoke.domain.inbound import InboundMessage
 from todoke.domain.routing import MaintenanceWindow
+from todoke.domain.webhooks import NUMBER_OPTED_OUT
 from todoke.outcomes import WebhookEngine, build_outcomes
 from todoke.services.accounts import AccountService
 from todoke.services.batches import BatchService
+from todoke.services.blocklist import OptOut
 from todoke.services.container import Services
 from todoke.services.links import LinkPolicy, LinkService
 from todoke.services.maintenance import MaintenanceCalendar
@@ -43,6 +49,7 @@ from todoke.services.mediasms import MediaSmsService
 from todoke.services.message_reports import MessageReports
 from todoke.services.messages import MessagePolicy, MessageService, now_ms
 from todoke.services.numbers import NumberCleaningService
+from todoke.services.protection import Protection
 from todoke.services.templates import TemplateService
 from todoke.services.zettai_settings import ZettaiSettingsService
 from todoke.store.accounts import AccountStore
@@ -108,13 +115,35 @@ class Runtime:
         self.services.batches = BatchService(
             BatchStore(self.db, self.writer), self.services.messages
         )
+        self.protection = build_protection(settings, self.db, self.writer, self.services)
         self.delivery: DeliveryEngine | None = None
         self.outcomes = build_outcomes(settings, self.db, self.writer)
         self.services.webhooks = self.outcomes.webhooks
         self.services.inbound = self.outcomes.inbound
         self.services.reports = self.outcomes.reports
+        self.outcomes.inbound.add_listener(self._opt_out_on_reply)
         self.webhook_engine: WebhookEngine | None = None
         self._started = False
+
+    async def _opt_out_on_reply(self, reply: InboundMessage) -> None:
+        """A reply with an opt-out keyword puts its sender on the account's blocklist and
+        emits ``number.opted_out`` (docs/protection.md)."""
+        blocklist, webhooks = self.services.blocklist, self.services.webhooks
+        if reply.account_id is None or blocklist is None or webhooks is None:
+            return
+
+        async def emit(o: OptOut) -> None:
+            data = {
+                "number": o.number,
+                "keyword": o.keyword,
+                "added": o.added,
+                "inboundId": reply.id,
+            }
+            await webhooks.emit(o.account_id, NUMBER_OPTED_OUT, data)
+
+        await blocklist.opt_out_reply(
+            reply.account_id, reply.from_number, reply.text, on_opt_out=emit
+        )
 
     async def _load_windows(self) -> list[MaintenanceWindow]:
         return await RoutingStore(self.db).list_windows(since=now_ms())
@@ -155,6 +184,7 @@ class Runtime:
         if migrate:
             await self.db.migrate()
         self.writer.start()
+        await self.protection.start()
         self._started = True
         if self.services.batches is not None:
             await self.services.batches.abandon_stale()  # uploads a dead process left held
@@ -177,6 +207,7 @@ class Runtime:
             await self.webhook_engine.stop()
             self.webhook_engine = None
         await self.outcomes.sender.close()
+        await self.protection.stop()
         await self.writer.stop()
         await self.db.dispose()
         self._started = False
@@ -210,7 +241,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
         ),
         security=[{"bearer": []}],
     )
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             healthz,
             readyz,
@@ -224,8 +255,10 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             zettai_reach_router,
             links_router,
             *OUTCOME_HANDLERS,
+            BlocklistController,
         ],
         dependencies={"account": Provide(bearer_account)},
+        guards=[ip_rate_guard(rt.protection)],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
         lifespan=[lifespan],
@@ -233,9 +266,45 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
         request_max_body_size=settings.max_body_bytes,
         debug=False,
     )
+    document_errors(app)
+    return app
 
 
 def _state(rt: Runtime) -> State:
     return State(
         {"services": rt.services, "db": rt.db, "runtime": rt, "metrics": rt.metrics_sample}
     )
+
+
+def build_protection(
+    settings: Settings, db: Database, writer: GroupCommitter, services: Services
+) -> Protection:
+    """The protections of a process (docs/protection.md), wired into the services."""
+    from todoke.domain.protection import parse_network
+    from todoke.services.blocklist import BlocklistService
+    from todoke.services.protection import ProtectionPolicy
+    from todoke.store.protection import ProtectionStore
+
+    store = ProtectionStore(db, writer)
+    shared = settings.shared_rate_limits
+    policy = ProtectionPolicy(
+        auth_failure_limit=settings.auth_failure_limit,
+        ip_rate_limit=settings.ip_rate_limit,
+        ip_rate_burst=settings.ip_rate_burst,
+        send_rate_limit=settings.send_rate_limit,
+        daily_quota=settings.daily_quota,
+        monthly_quota=settings.monthly_quota,
+        flood_max_messages=settings.flood_max_messages,
+        flood_max_identical=settings.flood_max_identical,
+        duplicate_window_seconds=settings.duplicate_window_seconds,
+        trusted_proxies=tuple(parse_network(p) for p in settings.trusted_proxies),
+        cache_seconds=settings.token_cache_seconds,
+        refresh_seconds=settings.protection_refresh_seconds,
+        shared_rate_limits=(not settings.is_sqlite) if shared is None else shared,
+        sync_seconds=settings.rate_limit_sync_seconds,
+    )
+    protection = Protection(store, policy)
+    services.protection = protection
+    services.blocklist = BlocklistService(store, opt_out_keywords=settings.opt_out_keywords)
+    services.messages.protection = protection
+    return protection

@@ -22,6 +22,7 @@ from todoke.cli_delivery import (
 )
 from todoke.cli_mediasms import batches_app, mediasms_app
 from todoke.cli_outcomes import usage, webhooks_app
+from todoke.cli_protection import accounts_limits, accounts_update, blocklist_app, ips_app
 from todoke.cli_zettai import numbers_app, zettai_app
 from todoke.config import Settings
 from todoke.logging import configure
@@ -52,6 +53,12 @@ def _logs_to_stderr() -> None:
     """Logs go to stderr, warnings and errors only, so that stdout carries just the JSON an
     operator pipes on (``serve``, ``worker`` and ``simulator`` set their own level)."""
     configure("warning", "console")
+
+
+app.add_typer(ips_app, name="ips")
+app.add_typer(blocklist_app, name="blocklist")
+accounts_app.command("update")(accounts_update)
+accounts_app.command("limits")(accounts_limits)
 
 
 @app.command()

@@ -7,10 +7,10 @@ The defaults are the embedded set-up: a SQLite file, loopback, the built-in carr
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -140,6 +140,88 @@ class Settings(BaseSettings):
     webhooks_retention_days: int = Field(
         default=7, ge=1, description="Delivered webhooks are kept this long, then purged."
     )
+    # --- protection (docs/protection.md) ------------------------------------------------
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses or CIDR ranges of reverse proxies whose X-Forwarded-For is "
+        "trusted (comma-separated). Empty: the client is the socket peer.",
+    )
+    auth_failure_limit: int = Field(
+        default=10, ge=1, description="Consecutive failed authentications that block an IP."
+    )
+    ip_rate_limit: float = Field(
+        default=80.0, ge=0, description="Requests per second per client IP (0: off)."
+    )
+    ip_rate_burst: float | None = Field(
+        default=None, gt=0, description="Burst per client IP; default: one second's worth."
+    )
+    send_rate_limit: int = Field(
+        default=600, ge=0, description="Messages per second per account (0: unlimited)."
+    )
+    daily_quota: int = Field(
+        default=0, ge=0, description="Messages per JST day per account (0: no quota)."
+    )
+    monthly_quota: int = Field(
+        default=0, ge=0, description="Messages per JST month per account (0: no quota)."
+    )
+    flood_max_messages: int = Field(
+        default=20, ge=0, description="Messages per number per hour from one account (0: off)."
+    )
+    flood_max_identical: int = Field(
+        default=6, ge=0, description="Identical messages per number per hour (0: off)."
+    )
+    duplicate_window_seconds: int = Field(
+        default=0,
+        ge=0,
+        description="Same number and text within this window is a duplicate (0: off).",
+    )
+    opt_out_keywords: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["配信停止", "ていし", "STOP"],
+        description="Inbound replies that opt the sender out (comma-separated).",
+    )
+    shared_rate_limits: bool | None = Field(
+        default=None,
+        description="Share rate limits between processes through the database "
+        "(default: on for PostgreSQL, off for SQLite).",
+    )
+    rate_limit_sync_seconds: float = Field(
+        default=0.1, gt=0, le=10, description="How often shared rate limits are synced."
+    )
+    protection_refresh_seconds: float = Field(
+        default=2.0, gt=0, description="How often blocked IPs are re-read from the database."
+    )
+    max_header_bytes: int = Field(
+        default=16 * 1024, ge=1024, description="Largest request header block (431 above)."
+    )
+    max_headers: int = Field(default=100, ge=10, description="Most request headers (431 above).")
+    slow_client_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a client may take to send its request headers, or between two "
+        "chunks of its body, before the connection is closed (408).",
+    )
+    max_connections: int | None = Field(
+        default=None, ge=1, description="Concurrent connections per process (503 above)."
+    )
+
+    @field_validator("trusted_proxies", "opt_out_keywords", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [v.strip() for v in value.split(",") if v.strip()]
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        import ipaddress
+
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an IP address or CIDR range") from None
+        return value
 
     @field_validator("database_url")
     @classmethod

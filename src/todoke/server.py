@@ -7,6 +7,7 @@ import shlex
 import uvicorn
 
 from todoke import __version__
+from todoke.api.http_protocol import guarded_protocol
 from todoke.app import Runtime, create_app
 from todoke.config import Settings
 from todoke.logging import configure
@@ -26,7 +27,13 @@ async def serve(settings: Settings) -> None:
             create_app(settings, runtime),
             host=settings.host,
             port=settings.port,
-            http="httptools",
+            # Request hygiene (docs/protection.md): header deadline and size, connection cap.
+            http=guarded_protocol(
+                header_timeout=settings.slow_client_timeout,
+                max_header_bytes=settings.max_header_bytes,
+                max_headers=settings.max_headers,
+            ),
+            limit_concurrency=settings.max_connections,
             lifespan="on",
             access_log=settings.access_log,
             log_level="warning",

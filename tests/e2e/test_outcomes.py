@@ -371,3 +371,43 @@ async def test_usage_equals_a_recount_after_a_randomized_load(engine: Runtime) -
         assert r.status_code == 403
     finally:
         await api.aclose()
+
+
+async def test_an_opt_out_reply_blocks_the_number_and_emits_an_event(database_url: str) -> None:
+    """A reply 配信停止 from a handset puts it on the account's blocklist (the next send to it
+    is REJECTED and never reaches a carrier) and emits ``number.opted_out``."""
+    rt = await start(database_url)
+    receiver = WebhookReceiver()
+    await receiver.start()
+    api = await client_for(rt)
+    try:
+        who = await new_tenant(rt, "41414")
+        ep = await add_endpoint(api, who, receiver.url)
+        receiver.secret = ep["secret"]
+        assert rt.delivery is not None and rt.delivery.simulator is not None
+        await rt.delivery.simulator.send_mo("+819011119900", "41414", "配信停止")
+        deadline = time.monotonic() + 30
+        while not any(g.payload["type"] == "number.opted_out" for g in receiver.accepted()):
+            assert time.monotonic() < deadline, "no number.opted_out webhook"
+            await asyncio.sleep(0.05)
+        event = next(g for g in receiver.accepted() if g.payload["type"] == "number.opted_out")
+        assert event.payload["data"]["number"] == "+819011119900"
+        assert event.payload["data"]["keyword"] == "配信停止"
+        assert event.payload["data"]["added"] is True
+
+        listed = await api.get("/v1/blocklist/+819011119900", headers=who.headers)
+        assert listed.status_code == 200, listed.text
+        r = await api.post(
+            "/v1/messages", json={"to": "090-1111-9900", "text": "また来てね"}, headers=who.headers
+        )
+        assert r.status_code == 202, r.text
+        assert r.json()["status"]["name"] == "REJECTED_DESTINATION_BLOCKLISTED"
+        # An ordinary reply opts nobody out.
+        await rt.delivery.simulator.send_mo("+819022229900", "41414", "停止する理由を教えて")
+        await asyncio.sleep(0.5)
+        other = await api.get("/v1/blocklist/+819022229900", headers=who.headers)
+        assert other.status_code == 404
+    finally:
+        await api.aclose()
+        await receiver.stop()
+        await rt.stop()

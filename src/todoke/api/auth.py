@@ -1,4 +1,5 @@
-"""Who is asking: the ``Authorization: Bearer`` token of ``/v1`` requests."""
+"""Who is asking, from where: the client address, the guarded authentication of every API,
+and the ``Authorization: Bearer`` token of ``/v1`` requests."""
 
 from __future__ import annotations
 
@@ -11,6 +12,9 @@ from litestar.di import NamedDependency
 from todoke.domain.message import Account
 from todoke.errors import Unauthenticated
 from todoke.services.container import Services
+from todoke.services.protection import Protection
+
+_CLIENT_IP = "todoke.client_ip"  # scope key: the resolved client address
 
 AccountDep = NamedDependency[Account]
 """A handler parameter ``account: AccountDep`` is the authenticated account."""
@@ -22,9 +26,30 @@ def services_of(request: Request[Any, Any, Any]) -> Services:
 
 
 def client_ip(request: Request[Any, Any, Any]) -> str:
-    """The address the request came from (the socket peer)."""
-    client = request.scope.get("client")
-    return str(client[0]) if client else "unknown"
+    """The address the request came from.
+
+    The socket peer, unless the peer is one of the ``trusted_proxies`` of the settings: then
+    ``X-Forwarded-For`` is read from the right, through trusted proxies only, and the first
+    address that is not one of them is the client. An untrusted peer's ``X-Forwarded-For`` is
+    ignored. Computed once per request.
+    """
+    return scope_client_ip(request.scope, services_of(request).protection)
+
+
+def scope_client_ip(scope: Any, protection: Protection | None) -> str:
+    """:func:`client_ip` from a raw ASGI scope (for guards and middleware)."""
+    cached = scope.get(_CLIENT_IP)
+    if cached is not None:
+        return str(cached)
+    client = scope.get("client")
+    peer = str(client[0]) if client else None
+    if protection is None:
+        address = peer or "unknown"
+    else:
+        forwarded = [v.decode("latin-1") for k, v in scope["headers"] if k == b"x-forwarded-for"]
+        address = protection.client_address(peer, forwarded)
+    scope[_CLIENT_IP] = address
+    return address
 
 
 async def guarded_auth(
@@ -34,9 +59,28 @@ async def guarded_auth(
 
     ``verify`` checks the API's own credentials and raises ``Unauthenticated``. Each façade
     calls this with its own verifier so that the rules around authentication apply alike to
-    every API.
+    every API:
+
+    1. a blocked client address is refused before ``verify`` runs (:class:`IpBlocked`);
+    2. a failed ``verify`` counts against the address: the ``auth_failure_limit``-th
+       consecutive failure (10 by default) blocks it until an operator lifts the block
+       (``todoke ips unblock``); the ``Unauthenticated`` error is re-raised;
+    3. an account with an IP allowlist is refused from any other address (:class:`Forbidden`);
+    4. a success resets the address's failure count.
     """
-    return await verify()
+    protection = services_of(request).protection
+    if protection is None:
+        return await verify()
+    ip = client_ip(request)
+    protection.check_blocked(ip)
+    try:
+        account = await verify()
+    except Unauthenticated:
+        await protection.auth_failed(ip)
+        raise
+    await protection.check_allowlist(account, ip)
+    await protection.auth_succeeded(ip)
+    return account
 
 
 async def bearer_account(request: Request[Any, Any, Any]) -> Account:

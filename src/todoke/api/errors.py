@@ -38,9 +38,11 @@ _HTTP_CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    408: "request_timeout",
     413: "payload_too_large",
     415: "unsupported_media_type",
     429: "rate_limited",
+    431: "headers_too_large",
 }
 
 _FIELD = re.compile(r"at `\$\.([A-Za-z0-9_]+)")

@@ -32,7 +32,14 @@ MESSAGE_STATUS: Final = "message.status"
 MESSAGE_FINAL: Final = "message.final"
 MESSAGE_INBOUND: Final = "message.inbound"
 LINK_CLICKED: Final = "link.clicked"
-EVENT_TYPES: Final[tuple[str, ...]] = (MESSAGE_STATUS, MESSAGE_FINAL, MESSAGE_INBOUND, LINK_CLICKED)
+NUMBER_OPTED_OUT: Final = "number.opted_out"  # a reply with an opt-out keyword (配信停止…)
+EVENT_TYPES: Final[tuple[str, ...]] = (
+    MESSAGE_STATUS,
+    MESSAGE_FINAL,
+    MESSAGE_INBOUND,
+    LINK_CLICKED,
+    NUMBER_OPTED_OUT,
+)
 
 STANDARD_FORMAT: Final = "standard"
 SECRET_PREFIX: Final = "whsec_"  # noqa: S105 - the format prefix of secrets, not a secret

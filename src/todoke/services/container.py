@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from todoke.services.accounts import AccountService
 from todoke.services.batches import BatchService
+from todoke.services.blocklist import BlocklistService
 from todoke.services.compose import Composer
 from todoke.services.inbound import InboundService
 from todoke.services.links import LinkService
@@ -13,6 +14,7 @@ from todoke.services.mediasms import MediaSmsService
 from todoke.services.message_reports import MessageReports
 from todoke.services.messages import MessageService
 from todoke.services.numbers import NumberCleaningService
+from todoke.services.protection import Protection
 from todoke.services.reports import ReportService
 from todoke.services.templates import TemplateService
 from todoke.services.webhooks import WebhookService
@@ -40,6 +42,9 @@ class Services:
     webhooks: WebhookService | None = None
     inbound: InboundService | None = None
     reports: ReportService | None = None
+
+    protection: Protection | None = None  # None: no guards (a bare service in tests)
+    blocklist: BlocklistService | None = None
 
     @property
     def composer(self) -> Composer:

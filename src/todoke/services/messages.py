@@ -19,6 +19,7 @@ from todoke.domain.message import Account, Message, MessageEvent, MessageFilter
 from todoke.errors import InvalidInput, MaintenanceRefused
 from todoke.services.maintenance import MaintenanceCalendar
 from todoke.services.ports import AcceptResult, IdempotencyRequest, MessageStorePort
+from todoke.services.protection import Protection
 
 JST = timezone(timedelta(hours=9), "JST")
 
@@ -83,6 +84,7 @@ class MessageService:
         self._policy = policy
         self._calendar = calendar
         self.on_accepted: Callable[[], None] | None = None  # wakes the dispatcher
+        self.protection: Protection | None = None  # rate limits, quotas and guards
 
     # --- accept ------------------------------------------------------------------------
 
@@ -125,6 +127,9 @@ class MessageService:
             "updated_at": now,
             "batch_id": req.batch_id,
             "facade_data": req.facade_data,
+            "error_code": None,  # set with the next two when a guard refuses the message
+            "cause": None,
+            "done_at": None,
         }
 
     async def send(
@@ -139,7 +144,15 @@ class MessageService:
         A request that breaks a rule yields its :class:`InvalidInput` in its place; the valid
         ones are stored in one transaction. With an ``idempotency`` key that was seen before,
         the stored answer is returned (:class:`~todoke.services.ports.Replay`).
+
+        With :attr:`protection` set, the account's rate limit is taken first (a batch counts
+        its messages; :class:`~todoke.errors.RateLimited`), a message that a guard refuses
+        (blocklist, flooding filter, duplicate) is stored as a final REJECTED message, and a
+        request over the account's quota raises :class:`~todoke.errors.QuotaExceeded`.
         """
+        guard = None
+        if self.protection is not None:  # RateLimited before any work
+            guard = await self.protection.admit_send(account, len(requests))
         now = now_ms()
         rows: list[dict[str, Any]] = []
         slots: list[int | Exception] = []
@@ -166,7 +179,7 @@ class MessageService:
             if idempotency is not None
             else None
         )
-        stored = await self._store.accept(account.id, rows, now=now, idempotency=keyed)
+        stored = await self._store.accept(account.id, rows, now=now, idempotency=keyed, guard=guard)
         if not isinstance(stored, list):
             return stored
         if self.on_accepted is not None and any(r["schedule_at"] is None for r in rows):

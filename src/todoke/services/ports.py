@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from todoke.domain.message import Account, Message, MessageEvent, MessageFilter
+from todoke.domain.protection import AcceptGuard, AccountLimits, BlockEntry, IpRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +45,7 @@ class MessageStorePort(Protocol):
         *,
         now: int,
         idempotency: IdempotencyRequest | None = None,
+        guard: AcceptGuard | None = None,
     ) -> AcceptResult: ...
 
     async def get(self, account_id: int, message_id: str) -> Message: ...
@@ -203,3 +205,44 @@ class AttemptView:
 
 
 ReceiptDecision = Callable[[Message, AttemptView, int], Transition | None]
+
+
+# --- protection --------------------------------------------------------------------------
+
+
+class ProtectionStorePort(Protocol):
+    """Account limits and IP rules, failed authentications, blocklists, shared rate limits."""
+
+    async def limits(self, account_id: int) -> AccountLimits: ...
+
+    async def set_limits(
+        self, account_id: int, changes: dict[str, int | None], now: int
+    ) -> None: ...
+
+    async def ip_rules(self, account_id: int) -> list[str]: ...
+
+    async def set_ip_rules(self, account_id: int, networks: Sequence[str], now: int) -> None: ...
+
+    async def ip_snapshot(self) -> list[IpRecord]: ...
+
+    async def record_failure(self, ip: str, *, now: int, limit: int) -> IpRecord: ...
+
+    async def reset_failures(self, ip: str) -> None: ...
+
+    async def unblock(self, ip: str) -> bool: ...
+
+    async def blocklist_add(
+        self, account_id: int, entries: Sequence[tuple[str, str, str | None]], *, now: int
+    ) -> list[bool]: ...
+
+    async def blocklist_remove(self, account_id: int, number: str) -> bool: ...
+
+    async def blocklist_get(self, account_id: int, number: str) -> BlockEntry | None: ...
+
+    async def blocklist_list(
+        self, account_id: int, *, after: str | None = None, limit: int = 100
+    ) -> list[BlockEntry]: ...
+
+    async def rate_sync(self, costs: dict[str, float], now: float) -> dict[str, float]: ...
+
+    async def rate_cleanup(self, before: float) -> None: ...

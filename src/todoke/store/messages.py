@@ -15,12 +15,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from todoke.domain.message import Message, MessageEvent, MessageFilter
+from todoke.domain.protection import AcceptGuard
 from todoke.domain.webhooks import MESSAGE_FINAL
 from todoke.errors import DuplicateClientTag, IdempotencyKeyReused, NotCancellable, NotFound
 from todoke.services.ports import AcceptResult, IdempotencyRequest, Replay
 from todoke.services.webhook_types import NewEvent
 from todoke.store.database import Database
 from todoke.store.outbox import accepted_event, fan_out
+from todoke.store.protection import guard_accept
 from todoke.store.tables import idempotency_keys, message_events, messages
 from todoke.store.writer import GroupCommitter
 
@@ -33,6 +35,7 @@ class _AcceptJob:
     rows: Sequence[dict[str, Any]]
     idempotency: IdempotencyRequest | None
     now: int
+    guard: AcceptGuard | None = None
 
 
 def row_to_message(row: Any) -> Message:
@@ -94,7 +97,17 @@ def _message_from_insert(row: dict[str, Any]) -> Message:
         due_at=row["due_at"],
         batch_id=row.get("batch_id"),
         facade_data=row.get("facade_data"),
+        error_code=row.get("error_code"),
+        cause=row.get("cause"),
+        done_at=row.get("done_at"),
     )
+
+
+def _guard_detail(row: dict[str, Any]) -> str | None:
+    """The event detail of a message a guard refused at acceptance."""
+    if row.get("cause") is None:
+        return None
+    return json.dumps({"reason": row["cause"], "stage": "accept"})
 
 
 def _chunks(items: Sequence[Any], size: int = _IN_CHUNK) -> list[Sequence[Any]]:
@@ -117,13 +130,16 @@ class MessageStore:
         *,
         now: int,
         idempotency: IdempotencyRequest | None = None,
+        guard: AcceptGuard | None = None,
     ) -> AcceptResult:
         """Store new messages durably; one result per row (the message or its refusal).
 
         Returns a :class:`Replay` instead when the Idempotency-Key was seen with the same
         request. Raises :class:`IdempotencyKeyReused` when it was seen with another one.
+        With a ``guard``, rows that must not be sent are stored as final REJECTED messages and
+        a request over its quota raises :class:`~todoke.errors.QuotaExceeded`.
         """
-        job = _AcceptJob(account_id, rows, idempotency, now)
+        job = _AcceptJob(account_id, rows, idempotency, now, guard)
         result: AcceptResult = await self._writer.submit(_accept_handler, job)
         return result
 
@@ -287,22 +303,52 @@ async def _accept_handler(
             wanted.extend((job.account_id, r["client_tag"]) for r in job.rows if r["client_tag"])
     taken = await _existing_client_tags(conn, wanted) if wanted else set()
 
-    message_rows: list[dict[str, Any]] = []
-    event_rows: list[dict[str, Any]] = []
-    idem_rows: list[dict[str, Any]] = []
-    idem_delete: list[tuple[int, str]] = []
+    kept: dict[int, list[Message | Exception | dict[str, Any]]] = {}
     for i, job in enumerate(jobs):
         if results[i] is not None:
             continue
-        items: list[Message | Exception] = []
+        slots: list[Message | Exception | dict[str, Any]] = []
         for row in job.rows:
             tag = row["client_tag"]
             if tag is not None:
                 ident = (job.account_id, tag)
                 if ident in taken:
-                    items.append(DuplicateClientTag(f"clientTag {tag!r} is already used"))
+                    slots.append(DuplicateClientTag(f"clientTag {tag!r} is already used"))
                     continue
                 taken.add(ident)
+            slots.append(row)
+        kept[i] = slots
+
+    # 3. The guards (blocklists, flooding, duplicates, quotas): see store/protection.py.
+    guarded = [(i, j) for i, j in enumerate(jobs) if i in kept and j.guard is not None]
+    if guarded:
+        refusals = await guard_accept(
+            conn,
+            [
+                (j.account_id, j.guard, [r for r in kept[i] if isinstance(r, dict)])
+                for i, j in guarded
+                if j.guard is not None
+            ],
+            jobs[0].now,
+        )
+        for (i, _), refusal in zip(guarded, refusals, strict=True):
+            if refusal is not None:
+                results[i] = refusal
+                del kept[i]
+
+    message_rows: list[dict[str, Any]] = []
+    event_rows: list[dict[str, Any]] = []
+    idem_rows: list[dict[str, Any]] = []
+    idem_delete: list[tuple[int, str]] = []
+    for i, job in enumerate(jobs):
+        if i not in kept:
+            continue
+        items: list[Message | Exception] = []
+        for slot in kept[i]:
+            if not isinstance(slot, dict):
+                items.append(slot)
+                continue
+            row = slot
             message_rows.append(row)
             event_rows.append(
                 {
@@ -310,9 +356,9 @@ async def _accept_handler(
                     "account_id": row["account_id"],
                     "status": row["status"],
                     "status_group": row["status_group"],
-                    "error_code": None,
+                    "error_code": row.get("error_code"),
                     "attempt": None,
-                    "detail": None,
+                    "detail": _guard_detail(row),
                     "created_at": row["created_at"],
                 }
             )
@@ -352,7 +398,11 @@ async def _accept_handler(
         if isinstance(res, _PendingReplay):
             first = jobs[res.index].idempotency
             first_result = results[res.index]
-            assert first is not None and isinstance(first_result, list)
+            assert first is not None
+            if isinstance(first_result, Exception):  # the first one was refused (quota)
+                final.append(first_result)
+                continue
+            assert isinstance(first_result, list)
             if first.request_hash != jobs[i].idempotency.request_hash:  # type: ignore[union-attr]
                 final.append(IdempotencyKeyReused("this Idempotency-Key is in use"))
             else:

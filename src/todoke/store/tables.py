@@ -527,3 +527,93 @@ webhook_attempts = sa.Table(
     sa.Column("at", Ms, nullable=False),
     sa.Index(None, "delivery_id"),
 )
+
+# --- protection (docs/protection.md) -------------------------------------------------------
+
+# Per-account limits; a row exists only for an account whose limits differ from the platform
+# defaults. NULL in a column means "the platform default" (see each comment for 0).
+account_limits = sa.Table(
+    "account_limits",
+    metadata,
+    sa.Column(
+        "account_id",
+        sa.BigInteger,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("rate_limit", sa.Integer, nullable=True),  # messages/s on sends; 0 = unlimited
+    sa.Column("daily_quota", sa.Integer, nullable=True),  # messages per JST day; 0 = none
+    sa.Column("monthly_quota", sa.Integer, nullable=True),  # messages per JST month; 0 = none
+    sa.Column("flood_max_messages", sa.Integer, nullable=True),  # per number per hour; 0 = off
+    sa.Column("flood_max_identical", sa.Integer, nullable=True),  # per number per hour; 0 = off
+    sa.Column("duplicate_window_seconds", sa.Integer, nullable=True),  # 0 = off
+    sa.Column("updated_at", Ms, nullable=False),
+)
+
+# Per-account IP allowlist: addresses and CIDR ranges (IPv4 and IPv6). No rows: any address.
+account_ip_rules = sa.Table(
+    "account_ip_rules",
+    metadata,
+    sa.Column(
+        "account_id",
+        sa.BigInteger,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("network", sa.String(64), primary_key=True),  # normalised, e.g. 192.0.2.0/24
+    sa.Column("created_at", Ms, nullable=False),
+)
+
+# Authentication failures per client address; blocked_at set: refused until an operator lifts it.
+ip_blocks = sa.Table(
+    "ip_blocks",
+    metadata,
+    sa.Column("ip", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_failure_at", Ms, nullable=True),
+    sa.Column("blocked_at", Ms, nullable=True),
+    sa.Index(None, "blocked_at"),
+)
+
+# Numbers that must not receive messages: account_id 0 is the platform-wide (DND) list.
+blocklist = sa.Table(
+    "blocklist",
+    metadata,
+    sa.Column("account_id", sa.BigInteger, primary_key=True),
+    sa.Column("number", sa.String(20), primary_key=True),  # E.164
+    sa.Column("reason", sa.String(16), nullable=False),  # manual | import | keyword | dnd
+    sa.Column("note", sa.String(200), nullable=True),
+    sa.Column("created_at", Ms, nullable=False),
+    sa.Index(None, "number"),
+)
+
+# Quota counters: messages accepted for sending per account and JST day ("d20261123") or
+# month ("m202611"). Incremented in the accept transaction with a conditional UPDATE.
+account_usage = sa.Table(
+    "account_usage",
+    metadata,
+    sa.Column("account_id", sa.BigInteger, primary_key=True),
+    sa.Column("period", sa.String(12), primary_key=True),
+    sa.Column("count", sa.BigInteger, nullable=False),
+)
+
+# Shared rate-limit state (GCRA "theoretical arrival time", epoch seconds) of every process.
+rate_limits = sa.Table(
+    "rate_limits",
+    metadata,
+    sa.Column("key", sa.String(80), primary_key=True),  # "ip:192.0.2.1" | "send:10001"
+    sa.Column("tat", sa.Float, nullable=False),
+    sa.Index(None, "tat"),
+)
+
+# The flooding filter and duplicate detection read a number's recent messages that were not
+# rejected; a partial index keeps the (possibly many) rejected ones out of that scan.
+_NOT_REJECTED = sa.text("status_group <> 5")
+sa.Index(
+    "ix_messages_account_id_to_number_created_at",
+    messages.c.account_id,
+    messages.c.to_number,
+    messages.c.created_at,
+    sqlite_where=_NOT_REJECTED,
+    postgresql_where=_NOT_REJECTED,
+)

@@ -14,6 +14,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from todoke.api.auth import AccountDep, services_of
 from todoke.api.errors import encode_error, error_body
+from todoke.api.openapi_errors import error_or
 from todoke.api.v1 import schemas as s
 from todoke.domain import phone
 from todoke.domain.message import Message, MessageFilter
@@ -144,7 +145,10 @@ class MessagesController(Controller):
         summary="Send a batch of messages",
         description="Each item is validated on its own; the valid ones are stored in one "
         "transaction. The answer lists every item's result in order.",
-        responses={202: ResponseSpec(s.BatchOut, description="Per-item results")},
+        responses={
+            202: ResponseSpec(s.BatchOut, description="Per-item results"),
+            422: error_or(s.BatchOut, "No item was valid (per-item results), or a reused key"),
+        },
     )
     async def send_batch(
         self,
