@@ -30,16 +30,20 @@ NO_RECEIPT = "090-1234-9908"
 
 
 async def start(database_url: str, **overrides: Any) -> Runtime:
-    settings = make_settings(
-        database_url,
-        simulator_time_factor=0.001,
-        retry_base_seconds=0.2,
-        dispatch_lease_seconds=30,
-        webhooks_allow_private=True,
-        webhooks_retry_base_seconds=0.05,
-        webhooks_retry_max_seconds=0.5,
-        **overrides,
-    )
+    values: dict[str, Any] = {
+        "simulator_time_factor": 0.001,
+        "retry_base_seconds": 0.2,
+        "dispatch_lease_seconds": 30,
+        "webhooks_allow_private": True,
+        "webhooks_retry_base_seconds": 0.05,
+        "webhooks_retry_max_seconds": 0.5,
+        # These loads send many messages to a few numbers: the flooding filter (tested in
+        # the protection tests) would refuse most of them.
+        "flood_max_messages": 0,
+        "flood_max_identical": 0,
+    }
+    values.update(overrides)
+    settings = make_settings(database_url, **values)
     rt = Runtime(settings)
     await rt.start(delivery=True)
     assert rt.webhook_engine is not None
