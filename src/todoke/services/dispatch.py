@@ -65,6 +65,7 @@ class PartResult:
     smsc_id: str | None  # normalised for correlation
     smsc_id_raw: str | None
     command_status: int
+    receipt_keys: tuple[str, ...] = ()  # see PartAck.receipt_keys
 
 
 class ConnectorsPort(Protocol):
@@ -284,7 +285,7 @@ class Dispatcher:
     ) -> SubmitRecord:
         now = now_ms()
         acks = tuple(
-            PartAck(r.seq, r.smsc_id, r.smsc_id_raw or r.smsc_id)
+            PartAck(r.seq, r.smsc_id, r.smsc_id_raw or r.smsc_id, r.receipt_keys)
             for r in results
             if r.command_status == 0 and r.smsc_id
         )

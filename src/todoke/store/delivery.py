@@ -167,6 +167,18 @@ _UPDATE = (
 )
 
 
+_ATTEMPT_SUBMITTED = (
+    attempts.update()
+    .where(attempts.c.id == sa.bindparam("b_aid"))
+    .values(
+        state=sa.bindparam("b_state"),
+        cause=sa.bindparam("b_cause"),
+        submitted_at=sa.bindparam("b_submitted"),
+        done_at=sa.bindparam("b_done"),
+    )
+)
+
+
 async def _write_transitions(
     conn: AsyncConnection,
     transitions: Sequence[Transition],
@@ -269,7 +281,12 @@ async def _submit_handler(
     conn: AsyncConnection, jobs: Sequence[tuple[str, SubmitRecord, ReceiptDecision]]
 ) -> list[None]:
     part_rows: list[dict[str, Any]] = []
+    # (connector, key an early receipt may be stored under) -> the part's own key
+    orphan_keys: dict[tuple[str, str], str] = {}
     for _owner, rec, _ in jobs:
+        for p in rec.parts:
+            for key in (p.smsc_id, *p.receipt_keys):
+                orphan_keys.setdefault((rec.connector, key), p.smsc_id)
         part_rows.extend(
             {
                 "attempt_id": rec.attempt_id,
@@ -284,21 +301,29 @@ async def _submit_handler(
         )
     if part_rows:
         await conn.execute(attempt_parts.insert(), part_rows)
+    # One executemany for every attempt and one for every message of the group: a commit
+    # carries hundreds of submissions, and a statement each would be most of its time.
+    await conn.execute(
+        _ATTEMPT_SUBMITTED,
+        [
+            {
+                "b_aid": rec.attempt_id,
+                "b_state": rec.attempt_state,
+                "b_cause": rec.cause,
+                "b_submitted": rec.transition.at,
+                "b_done": rec.transition.at if rec.attempt_state == "failed" else None,
+            }
+            for _owner, rec, _ in jobs
+        ],
+    )
+    by_owner: dict[str, list[Transition]] = defaultdict(list)
     for owner, rec, _ in jobs:
-        await conn.execute(
-            attempts.update()
-            .where(attempts.c.id == rec.attempt_id)
-            .values(
-                state=rec.attempt_state,
-                cause=rec.cause,
-                submitted_at=rec.transition.at,
-                done_at=rec.transition.at if rec.attempt_state == "failed" else None,
-            )
-        )
-        await _write_transitions(conn, [rec.transition], owner=owner)
+        by_owner[owner].append(rec.transition)
+    for owner, transitions in by_owner.items():
+        await _write_transitions(conn, transitions, owner=owner)
     # Receipts that overtook their submit_sm_resp wait as orphans: match them now.
     if part_rows:
-        pairs = [(r["connector"], r["smsc_id"]) for r in part_rows]
+        pairs = sorted(orphan_keys)
         early: list[Any] = []
         for chunk in _chunks(pairs):
             found = await conn.execute(
@@ -313,7 +338,14 @@ async def _submit_handler(
             )
             decide = jobs[0][2]
             receipts = [
-                ReceiptIn(o.connector, (o.smsc_id,), o.stat, o.err, o.received_at) for o in early
+                ReceiptIn(
+                    o.connector,
+                    (orphan_keys[(o.connector, o.smsc_id)],),
+                    o.stat,
+                    o.err,
+                    o.received_at,
+                )
+                for o in early
             ]
             await _apply_receipts(conn, receipts, decide)
     return [None] * len(jobs)
@@ -322,7 +354,11 @@ async def _submit_handler(
 async def _receipts_handler(
     conn: AsyncConnection, jobs: Sequence[tuple[tuple[ReceiptIn, ...], ReceiptDecision]]
 ) -> list[None]:
+    # Every receipt of the group in one pass (a connector hands them on one by one).
+    by_decide: dict[ReceiptDecision, list[ReceiptIn]] = {}
     for receipts, decide in jobs:
+        by_decide.setdefault(decide, []).extend(receipts)
+    for decide, receipts in by_decide.items():
         await _apply_receipts(conn, receipts, decide)
     return [None] * len(jobs)
 
@@ -371,7 +407,7 @@ async def _apply_receipts(
                 orphans.append(
                     {
                         "connector": r.connector,
-                        "smsc_id": r.candidates[0],
+                        "smsc_id": r.key or r.candidates[0],
                         "stat": r.stat,
                         "err": r.err,
                         "received_at": r.at,

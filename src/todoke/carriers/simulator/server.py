@@ -194,6 +194,11 @@ class CarrierSimulator:
         log.info("simulator.maintenance", carriers=[str(c) for c in carriers], on=on)
 
     @property
+    def connection_count(self) -> int:
+        """Client connections open now."""
+        return len(self._connections)
+
+    @property
     def pending_deliveries(self) -> int:
         """Receipts and inbound messages not yet acknowledged by a client."""
         return self._outboxes.pending()
