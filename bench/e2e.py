@@ -66,7 +66,7 @@ def run_once(
     spy: subprocess.Popen[bytes] | None = None
     try:
         if profile is not None:
-            spy = start_profiler(server.proc.pid, profile)
+            spy = start_profiler(server.proc.pid, profile, gil=True)
         cpu_before = server.cpu_seconds()
         sim_cpu_before = sim.cpu_seconds() if sim is not None else 0.0
         run_id = secrets.token_hex(3)
@@ -146,9 +146,10 @@ def _figures(url: str, accepted: int) -> dict[str, Any]:
     }
 
 
-def start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
+def start_profiler(pid: int, out: Path, gil: bool = False) -> subprocess.Popen[bytes]:
     """py-spy sampling the server (collapsed stacks in ``out``/profile.txt); see
-    ``bench.profile`` for the summary."""
+    ``bench.profile`` for the summary. ``gil``: only the thread holding the GIL, which shows
+    where Python spends CPU (SQLite's own work runs without it)."""
     out.mkdir(parents=True, exist_ok=True)
     return subprocess.Popen(
         [
@@ -160,6 +161,7 @@ def start_profiler(pid: int, out: Path) -> subprocess.Popen[bytes]:
             "raw",
             "--rate",
             "200",
+            *(["--gil"] if gil else []),
             "--output",
             str(out / "profile.txt"),
         ],

@@ -150,7 +150,9 @@ class ConnectorPool:
             [
                 ReceiptIn(
                     connector=event.connector,
-                    candidates=message_id_candidates(r.message_id),
+                    # Parts are stored under their normalised key: only the candidates'
+                    # normalised forms can match (half the lookup parameters).
+                    candidates=receipt_keys(r.message_id),
                     stat=r.stat,
                     err=r.err,
                     at=event.received_at_ms,

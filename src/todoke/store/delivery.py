@@ -28,6 +28,7 @@ from todoke.services.ports import (
     Transition,
 )
 from todoke.store.database import Database
+from todoke.store.fastsql import Batch
 from todoke.store.messages import row_to_message
 from todoke.store.tables import (
     attempt_parts,
@@ -75,6 +76,11 @@ class DeliveryStore:
         if not numbers:
             return found
         async with self._db.connect() as conn:
+            # Most platforms import no ported numbers: a one-row probe spares the lookup of
+            # every claimed number.
+            probe = await conn.execute(sa.select(ported_numbers.c.number).limit(1))
+            if probe.first() is None:
+                return found
             for chunk in _chunks(sorted(set(numbers))):
                 rows = await conn.execute(
                     sa.select(ported_numbers.c.number, ported_numbers.c.carrier).where(
@@ -139,7 +145,7 @@ async def _claim_handler(conn: AsyncConnection, jobs: Sequence[_Claim]) -> list[
     return out
 
 
-_UPDATE = (
+_UPDATE = Batch(
     messages.update()
     .where(messages.c.id == sa.bindparam("b_id"))
     .values(
@@ -165,9 +171,37 @@ _UPDATE = (
         lease_until=sa.bindparam("b_until", type_=sa.BigInteger),
     )
 )
+_EVENT_KEYS = (
+    "message_id",
+    "account_id",
+    "status",
+    "status_group",
+    "error_code",
+    "attempt",
+    "detail",
+    "created_at",
+)
+_INSERT_EVENTS = Batch(message_events.insert(), _EVENT_KEYS)
+_PART_KEYS = ("attempt_id", "message_id", "seq", "connector", "smsc_id", "smsc_id_raw", "state")
+_INSERT_PARTS = Batch(attempt_parts.insert(), _PART_KEYS)
+_ATTEMPT_KEYS = (
+    "id",
+    "message_id",
+    "account_id",
+    "number",
+    "connector",
+    "carrier",
+    "state",
+    "cause",
+    "parts",
+    "created_at",
+)
+_INSERT_ATTEMPTS = Batch(attempts.insert(), _ATTEMPT_KEYS)
+_ORPHAN_KEYS = ("connector", "smsc_id", "stat", "err", "received_at")
+_INSERT_ORPHANS = Batch(orphan_receipts.insert(), _ORPHAN_KEYS)
 
 
-_ATTEMPT_SUBMITTED = (
+_ATTEMPT_SUBMITTED = Batch(
     attempts.update()
     .where(attempts.c.id == sa.bindparam("b_aid"))
     .values(
@@ -226,9 +260,8 @@ async def _write_transitions(
                 "created_at": t.at,
             }
         )
-    await conn.execute(_UPDATE, params)
-    if events:
-        await conn.execute(message_events.insert(), events)
+    await _UPDATE.execute(conn, params)
+    await _INSERT_EVENTS.execute(conn, events)
 
 
 async def _transitions_handler(
@@ -270,7 +303,7 @@ async def _begin_handler(
                 .where(attempts.c.message_id.in_(chunk), attempts.c.state == "sending")
                 .values(state="unknown")
             )
-        await conn.execute(attempts.insert(), rows)
+        await _INSERT_ATTEMPTS.execute(conn, rows)
     for owner, starts, transitions in jobs:
         lease = {s.message_id: t.due_at for s, t in zip(starts, transitions, strict=True)}
         await _write_transitions(conn, transitions, owner=owner, lease_until=lease)
@@ -299,12 +332,11 @@ async def _submit_handler(
             }
             for p in rec.parts
         )
-    if part_rows:
-        await conn.execute(attempt_parts.insert(), part_rows)
+    await _INSERT_PARTS.execute(conn, part_rows)
     # One executemany for every attempt and one for every message of the group: a commit
     # carries hundreds of submissions, and a statement each would be most of its time.
-    await conn.execute(
-        _ATTEMPT_SUBMITTED,
+    await _ATTEMPT_SUBMITTED.execute(
+        conn,
         [
             {
                 "b_aid": rec.attempt_id,
@@ -321,8 +353,9 @@ async def _submit_handler(
         by_owner[owner].append(rec.transition)
     for owner, transitions in by_owner.items():
         await _write_transitions(conn, transitions, owner=owner)
-    # Receipts that overtook their submit_sm_resp wait as orphans: match them now.
-    if part_rows:
+    # Receipts that overtook their submit_sm_resp wait as orphans: match them now. Orphans
+    # are rare and short-lived, so one cheap probe usually saves the keyed lookup.
+    if part_rows and await _any_orphans(conn):
         pairs = sorted(orphan_keys)
         early: list[Any] = []
         for chunk in _chunks(pairs):
@@ -351,6 +384,11 @@ async def _submit_handler(
     return [None] * len(jobs)
 
 
+async def _any_orphans(conn: AsyncConnection) -> bool:
+    found = await conn.execute(sa.select(orphan_receipts.c.id).limit(1))
+    return found.first() is not None
+
+
 async def _receipts_handler(
     conn: AsyncConnection, jobs: Sequence[tuple[tuple[ReceiptIn, ...], ReceiptDecision]]
 ) -> list[None]:
@@ -361,6 +399,27 @@ async def _receipts_handler(
     for decide, receipts in by_decide.items():
         await _apply_receipts(conn, receipts, decide)
     return [None] * len(jobs)
+
+
+_PART_RECEIPT = Batch(
+    attempt_parts.update()
+    .where(attempt_parts.c.id == sa.bindparam("b_pid"))
+    .values(
+        state=sa.bindparam("b_state"),
+        stat=sa.bindparam("b_stat"),
+        err=sa.bindparam("b_err"),
+        receipt_at=sa.bindparam("b_at"),
+    )
+)
+_ATTEMPT_DONE = Batch(
+    attempts.update()
+    .where(attempts.c.id == sa.bindparam("b_aid"))
+    .values(
+        state=sa.bindparam("b_state"),
+        cause=sa.bindparam("b_cause"),
+        done_at=sa.bindparam("b_done"),
+    )
+)
 
 
 def _part_state(stat: str) -> str | None:
@@ -420,21 +479,10 @@ async def _apply_receipts(
             {"b_pid": part.id, "b_state": state, "b_stat": r.stat, "b_err": r.err, "b_at": r.at}
         )
         touched.add(part.attempt_id)
-    if orphans:
-        await conn.execute(orphan_receipts.insert(), orphans)
+    await _INSERT_ORPHANS.execute(conn, orphans)
     if not updates:
         return
-    await conn.execute(
-        attempt_parts.update()
-        .where(p.id == sa.bindparam("b_pid"))
-        .values(
-            state=sa.bindparam("b_state"),
-            stat=sa.bindparam("b_stat"),
-            err=sa.bindparam("b_err"),
-            receipt_at=sa.bindparam("b_at"),
-        ),
-        updates,
-    )
+    await _PART_RECEIPT.execute(conn, updates)
     await _decide_attempts(conn, sorted(touched), decide, now=max(r.at for r in receipts))
 
 
@@ -494,15 +542,5 @@ async def _decide_attempts(
                 "b_done": now,
             }
         )
-    if attempt_updates:
-        await conn.execute(
-            attempts.update()
-            .where(a.id == sa.bindparam("b_aid"))
-            .values(
-                state=sa.bindparam("b_state"),
-                cause=sa.bindparam("b_cause"),
-                done_at=sa.bindparam("b_done"),
-            ),
-            attempt_updates,
-        )
+    await _ATTEMPT_DONE.execute(conn, attempt_updates)
     await _write_transitions(conn, transitions, owner=None)
