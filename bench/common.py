@@ -47,8 +47,16 @@ def machine() -> str:
 class Server:
     """A server process on a free port; ``wait`` until it answers ``ready_path``."""
 
-    def __init__(self, argv: Sequence[str], env: dict[str, str], ready_path: str) -> None:
-        self.port = free_port()
+    def __init__(
+        self,
+        argv: Sequence[str],
+        env: dict[str, str],
+        ready_path: str,
+        *,
+        port: int | None = None,
+        ready_timeout: float = 60,
+    ) -> None:
+        self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tempfile.NamedTemporaryFile(prefix="todoke-bench-", suffix=".log", delete=False)  # noqa: SIM115
         full_env = {**os.environ, **env, "TODOKE_PORT": str(self.port)}
@@ -56,7 +64,7 @@ class Server:
         self.proc = subprocess.Popen(
             argv, env=full_env, stdout=self.log, stderr=subprocess.STDOUT, cwd=ROOT
         )
-        self._wait(ready_path)
+        self._wait(ready_path, ready_timeout)
 
     def _wait(self, path: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -94,9 +102,9 @@ class Server:
         return int(match.group(1)) / 1024 if match else 0.0
 
 
-def start_todoke(database_url: str, **env: str) -> tuple[Server, str]:
-    """``todoke serve`` on a fresh database; returns the server and the demo account's token."""
-    server = Server(
+def start_serve(database_url: str, **env: str) -> Server:
+    """``todoke serve`` on ``database_url`` (its accounts as they are)."""
+    return Server(
         [sys.executable, "-m", "todoke", "serve"],
         {
             "TODOKE_DATABASE_URL": database_url,
@@ -105,6 +113,11 @@ def start_todoke(database_url: str, **env: str) -> tuple[Server, str]:
         },
         "/readyz",
     )
+
+
+def start_todoke(database_url: str, **env: str) -> tuple[Server, str]:
+    """``todoke serve`` on a fresh database; returns the server and the demo account's token."""
+    server = start_serve(database_url, **env)
     match = re.search(r"token: ([A-Za-z0-9]{32})", server.output())
     if not match:
         server.stop()

@@ -65,8 +65,8 @@ class SimulatorConfig:
     names ("docomo", "au", "softbank", "rakuten") are accepted too, so that one simulator can
     serve one connector per carrier. ``mo_reply_rate`` is the probability that a delivered
     message gets a reply. ``window`` bounds unanswered deliver_sm per connection; a deliver_sm
-    not answered OK within ``resp_timeout`` seconds is sent again after ``retry_delay``, at
-    most ``max_attempts`` times in all. These protocol timers are not scaled by
+    not answered OK within ``resp_timeout`` seconds is sent again after ``retry_delay``
+    (doubling with each attempt, up to a minute), at most ``max_attempts`` times in all. These protocol timers are not scaled by
     ``time_factor``.
     """
 
