@@ -129,7 +129,9 @@ def _figures(url: str, accepted: int) -> dict[str, Any]:
     seconds = max(0.001, ((last or 0) - (first or 0)) / 1000)
 
     def pct(p: float) -> float:
-        return float(latencies[min(len(latencies) - 1, int(p * len(latencies)))]) if latencies else 0
+        return (
+            float(latencies[min(len(latencies) - 1, int(p * len(latencies)))]) if latencies else 0
+        )
 
     return {
         "accepted": accepted,

@@ -65,7 +65,9 @@ class Client:
         async with httpx.AsyncClient(
             base_url=self.base, headers=headers, limits=limits, timeout=10
         ) as http:
-            await asyncio.gather(*(self._worker(http, rate / connections) for _ in range(connections)))
+            await asyncio.gather(
+                *(self._worker(http, rate / connections) for _ in range(connections))
+            )
         return self.sent
 
     async def _worker(self, http: httpx.AsyncClient, rate: float) -> None:
@@ -147,7 +149,10 @@ def stored_ids(url: str) -> set[str]:
 
 
 def statuses(url: str) -> dict[str, int]:
-    return {str(k): int(v) for k, v in query(url, "SELECT status, count(*) FROM messages GROUP BY status")}
+    return {
+        str(k): int(v)
+        for k, v in query(url, "SELECT status, count(*) FROM messages GROUP BY status")
+    }
 
 
 def unknown_attempts(url: str) -> int:

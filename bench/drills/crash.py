@@ -42,8 +42,8 @@ from bench.drills.common import (
     kill9,
     start_serve,
     start_worker,
-    stored_ids,
     statuses,
+    stored_ids,
     unknown_attempts,
     wait_final,
     write_result,
@@ -185,7 +185,9 @@ def main() -> None:
     workers = args.workers
     if workers is None:
         workers = 1 if (url or "").startswith("postgres") else 0
-    verdict = run(url, messages=args.messages, kills=args.kills, workers=workers, timeout=args.timeout)
+    verdict = run(
+        url, messages=args.messages, kills=args.kills, workers=workers, timeout=args.timeout
+    )
     write_result(verdict, args.result_file)
     raise SystemExit(0 if verdict.ok else 1)
 

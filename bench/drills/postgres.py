@@ -168,9 +168,7 @@ def run(*, messages: int, rate: float, down: float, timeout: float) -> Verdict:
         route_to_simulator(url, smpp_port)
         server = start_todoke(url, free_port())
         pid = server.proc.pid
-        client, recover, down_at, up_at = asyncio.run(
-            _drive(server, cluster, messages, rate, down)
-        )
+        client, recover, down_at, up_at = asyncio.run(_drive(server, cluster, messages, rate, down))
         stored = stored_ids(url)
         final, waited = wait_final(url, len(stored), timeout)
         by_status = statuses(url)
@@ -193,7 +191,9 @@ def run(*, messages: int, rate: float, down: float, timeout: float) -> Verdict:
     if any(code != 503 for code in codes):
         # What the server logged about its 5xx answers: the drill is how such bugs are found.
         errors = sorted({m for m in re.findall(r"error=(\w+)", server_log)})
-        print(f"server errors logged: {', '.join(errors)}", flush=True)
+        saved = Path(tempfile.gettempdir()) / "todoke-drill-postgres-server.log"
+        saved.write_text(server_log, encoding="utf-8")
+        print(f"server errors logged: {', '.join(errors)} (log: {saved})", flush=True)
     ok = (
         not lost
         and same_process

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+from collections.abc import Generator
 
 import uvicorn
 
@@ -112,7 +114,7 @@ async def run_simulator(
     control: uvicorn.Server | None = None
     control_task: asyncio.Task[None] | None = None
     if control_port is not None:
-        control = uvicorn.Server(
+        control = _SignalFreeServer(
             uvicorn.Config(
                 ControlApp(sim),
                 host=host,
@@ -122,9 +124,8 @@ async def run_simulator(
                 log_level="warning",
             )
         )
-        control.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         control_task = asyncio.create_task(control.serve())
-        while not control.started and not control_task.done():
+        while not control.started and not control_task.done():  # noqa: ASYNC110 - no event
             await asyncio.sleep(0.01)
         if control.started:
             bound = control.servers[0].sockets[0].getsockname()
@@ -136,6 +137,14 @@ async def run_simulator(
             control.should_exit = True
             await control_task
         await sim.stop()
+
+
+class _SignalFreeServer(uvicorn.Server):
+    """A uvicorn server that leaves SIGINT/SIGTERM to the command that runs it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
 
 
 async def _wait_for_signal() -> None:

@@ -8,6 +8,7 @@ ends in) is decided here, from the pure rules in ``domain/``.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,7 +30,7 @@ from todoke.domain.routing import (
 )
 from todoke.domain.status import Cause
 from todoke.domain.status_maps import classify_receipt, classify_smpp_error
-from todoke.errors import CarrierError
+from todoke.errors import CarrierError, ServiceUnavailable
 from todoke.services.messages import now_ms
 from todoke.services.ports import (
     AttemptStart,
@@ -274,11 +275,29 @@ class Dispatcher:
             )
         else:
             record = self._after_submit(m, attempt, results)
-        try:
-            await self._store.record_submit(self.owner, record, self.decide_receipt)
-        except Exception:
-            # The lease runs out and the message is claimed again: a duplicate at worst.
-            log.exception("dispatch.record_failed", attempt=attempt.id)
+        await self._record(record)
+
+    async def _record(self, record: SubmitRecord) -> None:
+        """Store the outcome of a submission. While the database is unreachable the outcome
+        is kept and stored again and again, for up to half the lease: the SMSC has the
+        message, and an outcome given up on means the message is sent a second time once its
+        lease runs out. Storing twice is harmless (the store skips an attempt it recorded)."""
+        delay = 0.1
+        give_up = time.monotonic() + self.policy.lease_ms / 2000
+        while True:
+            try:
+                await self._store.record_submit(self.owner, record, self.decide_receipt)
+                return
+            except ServiceUnavailable:
+                if time.monotonic() + delay > give_up:
+                    log.error("dispatch.record_failed", attempt=record.attempt_id, error="down")
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except Exception:
+                # The lease runs out and the message is claimed again: a duplicate at worst.
+                log.exception("dispatch.record_failed", attempt=record.attempt_id)
+                return
 
     def _after_submit(
         self, m: Message, attempt: AttemptStart, results: Sequence[PartResult]

@@ -313,10 +313,17 @@ async def _begin_handler(
 async def _submit_handler(
     conn: AsyncConnection, jobs: Sequence[tuple[str, SubmitRecord, ReceiptDecision]]
 ) -> list[None]:
+    # Recording is idempotent and never overtakes a newer attempt: an attempt still
+    # ``sending`` is recorded in full; one already recorded (a retry whose first commit went
+    # through but whose answer was lost) is skipped; one marked ``unknown`` (its lease ran out
+    # and the message was claimed again) only gets its parts, so that its receipts correlate.
+    states = await _attempt_states(conn, [rec.attempt_id for _, rec, _ in jobs])
+    current = [j for j in jobs if states.get(j[1].attempt_id) == "sending"]
+    late = [j for j in jobs if states.get(j[1].attempt_id) == "unknown"]
     part_rows: list[dict[str, Any]] = []
     # (connector, key an early receipt may be stored under) -> the part's own key
     orphan_keys: dict[tuple[str, str], str] = {}
-    for _owner, rec, _ in jobs:
+    for _owner, rec, _ in [*current, *late]:
         for p in rec.parts:
             for key in (p.smsc_id, *p.receipt_keys):
                 orphan_keys.setdefault((rec.connector, key), p.smsc_id)
@@ -345,11 +352,11 @@ async def _submit_handler(
                 "b_submitted": rec.transition.at,
                 "b_done": rec.transition.at if rec.attempt_state == "failed" else None,
             }
-            for _owner, rec, _ in jobs
+            for _owner, rec, _ in current
         ],
     )
     by_owner: dict[str, list[Transition]] = defaultdict(list)
-    for owner, rec, _ in jobs:
+    for owner, rec, _ in current:
         by_owner[owner].append(rec.transition)
     for owner, transitions in by_owner.items():
         await _write_transitions(conn, transitions, owner=owner)
@@ -384,6 +391,15 @@ async def _submit_handler(
     return [None] * len(jobs)
 
 
+async def _attempt_states(conn: AsyncConnection, attempt_ids: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    a = attempts.c
+    for chunk in _chunks(attempt_ids):
+        rows = await conn.execute(sa.select(a.id, a.state).where(a.id.in_(chunk)))
+        found.update({r.id: r.state for r in rows})
+    return found
+
+
 async def _any_orphans(conn: AsyncConnection) -> bool:
     found = await conn.execute(sa.select(orphan_receipts.c.id).limit(1))
     return found.first() is not None
@@ -396,8 +412,8 @@ async def _receipts_handler(
     by_decide: dict[ReceiptDecision, list[ReceiptIn]] = {}
     for receipts, decide in jobs:
         by_decide.setdefault(decide, []).extend(receipts)
-    for decide, receipts in by_decide.items():
-        await _apply_receipts(conn, receipts, decide)
+    for decide, grouped in by_decide.items():
+        await _apply_receipts(conn, grouped, decide)
     return [None] * len(jobs)
 
 

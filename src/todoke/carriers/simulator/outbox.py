@@ -13,8 +13,9 @@ A receipt or inbound message (an ``Outbound``) goes through three places:
 An error answer (0x64 ESME_RX_T_APPN, a generic_nack, ...) or no answer within
 ``resp_timeout`` sends it again after ``retry_delay``, doubling with each attempt up to a minute
 (as SMSCs back off, so that a client's outage of a few minutes loses nothing), up to
-``max_attempts`` sends; only then is it abandoned, counted and logged. A connection that drops puts its in-flight items back at
-the front of the queue without using up an attempt (the client never had a chance to answer).
+``max_attempts`` sends; only then is it abandoned, counted and logged. A connection that drops
+puts its in-flight items back at the front of the queue without using up an attempt (the
+client never had a chance to answer).
 """
 
 from __future__ import annotations

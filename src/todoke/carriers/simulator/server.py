@@ -66,8 +66,8 @@ class SimulatorConfig:
     serve one connector per carrier. ``mo_reply_rate`` is the probability that a delivered
     message gets a reply. ``window`` bounds unanswered deliver_sm per connection; a deliver_sm
     not answered OK within ``resp_timeout`` seconds is sent again after ``retry_delay``
-    (doubling with each attempt, up to a minute), at most ``max_attempts`` times in all. These protocol timers are not scaled by
-    ``time_factor``.
+    (doubling with each attempt, up to a minute), at most ``max_attempts`` times in all. These
+    protocol timers are not scaled by ``time_factor``.
     """
 
     host: str = "127.0.0.1"
