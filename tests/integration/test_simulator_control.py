@@ -69,7 +69,7 @@ async def test_drills_over_http(sim: CarrierSimulator, control: httpx.AsyncClien
     r = await control.post("/restart", params={"down": "0.05"})
     assert r.status_code == 202
     await asyncio.sleep(0.3)
-    reader, writer = await asyncio.open_connection(*sim.address)  # listening again
+    _reader, writer = await asyncio.open_connection(*sim.address)  # listening again
     writer.close()
     await writer.wait_closed()
 
