@@ -20,8 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-import httpx
+from urllib.parse import urlsplit
 
 from bench.common import ROOT, Server, free_port, query
 
@@ -60,48 +59,83 @@ class Client:
 
     async def run(self, count: int, connections: int = 32, rate: float = 0) -> Sent:
         self._count = count
-        limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-        headers = {"Authorization": f"Bearer {self.token}"}
-        async with httpx.AsyncClient(
-            base_url=self.base, headers=headers, limits=limits, timeout=10
-        ) as http:
-            await asyncio.gather(
-                *(self._worker(http, rate / connections) for _ in range(connections))
-            )
+        await asyncio.gather(*(self._worker(rate / connections) for _ in range(connections)))
         return self.sent
 
-    async def _worker(self, http: httpx.AsyncClient, rate: float) -> None:
+    async def _worker(self, rate: float) -> None:
+        # Raw HTTP/1.1 keep-alive, like the load generator: a general-purpose client costs
+        # more CPU per request than the server, on a machine the drill shares with it.
         interval = 1 / rate if rate else 0.0
-        while not self.stop.is_set() and self._next < self._count:
-            self._next += 1
-            n = self._next
-            began = time.monotonic()
-            await self._send(http, n)
-            if interval:
-                await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
+        conn = _Connection(self.base, self.token)
+        try:
+            while not self.stop.is_set() and self._next < self._count:
+                self._next += 1
+                n = self._next
+                began = time.monotonic()
+                await self._send(conn, n)
+                if interval:
+                    await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
+        finally:
+            conn.close()
 
-    async def _send(self, http: httpx.AsyncClient, n: int) -> None:
+    async def _send(self, conn: _Connection, n: int) -> None:
         body = {"to": self.destination.replace("{n4}", f"{n % 10_000:04d}"), "text": self.text(n)}
-        key = {"Idempotency-Key": f"{self.run_id}-{n}"}
+        payload = json.dumps(body, ensure_ascii=False).encode()
+        key = f"{self.run_id}-{n}"
         pause = 0.05
         while not self.stop.is_set():
             t0 = time.monotonic()
             try:
-                r = await http.post("/v1/messages", json=body, headers=key)
-            except httpx.HTTPError:
+                status, answer = await conn.post("/v1/messages", payload, key)
+            except (OSError, asyncio.IncompleteReadError, TimeoutError, ValueError):
+                conn.close()
                 self.sent.errors += 1
                 await asyncio.sleep(pause)
                 pause = min(1.0, pause * 2)
                 continue
-            if 200 <= r.status_code < 300:
-                self.sent.accepted[n] = r.json()["id"]
+            if 200 <= status < 300:
+                self.sent.accepted[n] = json.loads(answer)["id"]
                 return
-            self.sent.refused[r.status_code] += 1
-            self.sent.failures.append((t0 - self.started, r.status_code, time.monotonic() - t0))
-            if r.status_code < 500 and r.status_code != 429:
+            self.sent.refused[status] += 1
+            self.sent.failures.append((t0 - self.started, status, time.monotonic() - t0))
+            if status < 500 and status != 429:
                 return  # refused for good: nothing to retry
             await asyncio.sleep(pause)
             pause = min(1.0, pause * 2)
+
+
+class _Connection:
+    """One keep-alive HTTP/1.1 connection, opened again after a failure."""
+
+    def __init__(self, base: str, token: str) -> None:
+        url = urlsplit(base)
+        self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
+        self.token = token
+        self._streams: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+
+    async def post(self, path: str, body: bytes, key: str) -> tuple[int, bytes]:
+        async with asyncio.timeout(10):
+            if self._streams is None:
+                self._streams = await asyncio.open_connection(self.host, self.port)
+            reader, writer = self._streams
+            head = (
+                f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+                f"Authorization: Bearer {self.token}\r\nContent-Type: application/json\r\n"
+                f"Idempotency-Key: {key}\r\nContent-Length: {len(body)}\r\n\r\n"
+            )
+            writer.write(head.encode() + body)
+            response = await reader.readuntil(b"\r\n\r\n")
+            status = int(response[9:12])
+            length = 0
+            for line in response.split(b"\r\n"):
+                if line[:15].lower() == b"content-length:":
+                    length = int(line[15:])
+            return status, await reader.readexactly(length) if length else b""
+
+    def close(self) -> None:
+        if self._streams is not None:
+            self._streams[1].close()
+            self._streams = None
 
 
 def start_serve(url: str, port: int, **env: str) -> Server:
