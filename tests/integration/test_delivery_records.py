@@ -172,3 +172,16 @@ async def test_a_late_record_never_overtakes_the_newer_attempt(
     # Both copies reached the SMSC; the late one kept its parts for correlation.
     assert len(smsc.submitted) == 2
     assert await count(runtime, attempt_parts, attempt_parts.c.message_id == mid) == 2
+
+
+async def test_stale_orphan_receipts_are_purged(
+    runtime: Runtime, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    d = dispatcher(runtime, SmscAnswers())
+    # A receipt whose part was never stored (its sender died before recording it) ...
+    old = receipt("5555")
+    stale = ReceiptIn(old.connector, old.candidates, old.stat, old.err, old.at - 3_600_000, old.key)
+    await d.on_receipts([stale, receipt("5556")])
+    assert await count(runtime, orphan_receipts) == 2
+    assert await d.purge_orphans() == 1  # ... goes; a recent one still waits for its part
+    assert await count(runtime, orphan_receipts) == 1

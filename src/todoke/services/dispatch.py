@@ -96,6 +96,8 @@ class DeliveryStorePort(Protocol):
         self, receipts: Sequence[ReceiptIn], decide: ReceiptDecision
     ) -> None: ...
 
+    async def purge_orphans(self, *, before: int) -> int: ...
+
 
 @dataclass(frozen=True, slots=True)
 class DispatchPolicy:
@@ -104,6 +106,10 @@ class DispatchPolicy:
     retry_base_ms: int = 30_000  # handset and network causes
     reconnect_retry_ms: int = 2_000  # the connection failed: try again soon
     no_connector_retry_ms: int = 1_000
+    # A receipt kept for a part not stored yet waits this long at least, then it is dropped:
+    # its part will never be stored (the sender died before recording it, and the message
+    # was sent again under another id).
+    orphan_ttl_ms: int = 600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -362,6 +368,11 @@ class Dispatcher:
         )
 
     # --- receipts ----------------------------------------------------------------------
+
+    async def purge_orphans(self) -> int:
+        """Drop receipts that waited for their part longer than any submission can take."""
+        ttl = max(self.policy.orphan_ttl_ms, 2 * self.policy.lease_ms)
+        return await self._store.purge_orphans(before=now_ms() - ttl)
 
     async def on_receipts(self, receipts: Sequence[ReceiptIn]) -> None:
         """Store receipts durably (the connector acknowledges them after this returns)."""

@@ -111,6 +111,11 @@ class DeliveryStore:
         """Correlate receipts to parts (or keep them as orphans) and move their messages."""
         await self._writer.submit(_receipts_handler, (tuple(receipts), decide))
 
+    async def purge_orphans(self, *, before: int) -> int:
+        """Delete orphan receipts received before ``before``; how many went."""
+        deleted: int = await self._writer.submit(_purge_orphans_handler, before)
+        return deleted
+
 
 # --- handlers ---------------------------------------------------------------------------
 
@@ -398,6 +403,13 @@ async def _attempt_states(conn: AsyncConnection, attempt_ids: list[str]) -> dict
         rows = await conn.execute(sa.select(a.id, a.state).where(a.id.in_(chunk)))
         found.update({r.id: r.state for r in rows})
     return found
+
+
+async def _purge_orphans_handler(conn: AsyncConnection, cutoffs: Sequence[int]) -> list[int]:
+    result = await conn.execute(
+        orphan_receipts.delete().where(orphan_receipts.c.received_at < min(cutoffs))
+    )
+    return [result.rowcount] + [0] * (len(cutoffs) - 1)
 
 
 async def _any_orphans(conn: AsyncConnection) -> bool:

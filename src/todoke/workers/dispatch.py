@@ -19,6 +19,7 @@ from todoke.services.dispatch import Dispatcher
 
 log = structlog.get_logger(__name__)
 
+_PURGE_EVERY = 30  # refreshes between two purges of stale orphan receipts (a minute)
 SnapshotLoader = Callable[[], Awaitable[RoutingSnapshot]]
 SnapshotHook = Callable[[RoutingSnapshot], Awaitable[None]]
 
@@ -116,9 +117,15 @@ class DispatchWorker:
             await asyncio.wait_for(self._wakeup.wait(), seconds)
 
     async def _refresh_loop(self) -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(self._refresh_every)
+            rounds += 1
             try:
                 await self.refresh()
+                if rounds % _PURGE_EVERY == 0:
+                    purged = await self._dispatcher.purge_orphans()
+                    if purged:
+                        log.info("dispatch.orphans_purged", receipts=purged)
             except Exception as exc:
                 log.warning("dispatch.refresh_failed", error=type(exc).__name__)
