@@ -30,6 +30,40 @@ def _short(frame: str) -> str:
     return f"{m.group('func')} ({file})"
 
 
+# Where a sample belongs on the way of a message, by the first marker found in its stack.
+_PATHS = (
+    ("commit: receipts", "_receipts_handler (todoke/store"),
+    ("commit: record submissions", "_submit_handler (todoke/store"),
+    ("commit: accept", "_accept_handler (todoke/store"),
+    ("commit: claim", "_claim_handler (todoke/store"),
+    ("commit: begin attempts", "_begin_handler (todoke/store"),
+    ("database driver and SQLAlchemy (any statement)", "greenlet"),
+    ("HTTP accept (uvicorn, Litestar, /v1 handler)", "httptools_impl"),
+    ("receipts in (SMPP deliver_sm, parse)", "InboundRouter"),
+    ("dispatch: submit (SMPP encode, window)", "Dispatcher.send"),
+    ("dispatch: claim and plan", "Dispatcher.claim"),
+    ("SMPP read (frames, submit_sm_resp)", "data_received"),
+)
+
+
+def by_path(path: Path) -> str:
+    """Samples grouped by the part of a message's way they belong to."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for line in path.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        total += int(count_text)
+        name = next((n for n, marker in _PATHS if marker in stack), None)
+        if name is None and ("sqlalchemy" in stack or "aiosqlite" in stack or "asyncpg" in stack):
+            name = "database driver and SQLAlchemy (any statement)"
+        counts[name or "other (event loop, timers, logging)"] += int(count_text)
+    lines = [f"samples: {total}; share by path:"]
+    lines += [f"  {n / max(1, total):6.1%}  {name}" for name, n in counts.most_common()]
+    return "\n".join(lines)
+
+
 def summarise(path: Path, top: int = 25, match: str = "") -> str:
     self_time: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
@@ -66,8 +100,12 @@ def main() -> None:
     parser.add_argument("profile", type=Path)
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--match", default="todoke")
+    parser.add_argument("--by-path", action="store_true", help="group by the message's path")
     args = parser.parse_args()
-    print(summarise(args.profile, args.top, args.match))
+    if args.by_path:
+        print(by_path(args.profile))
+    else:
+        print(summarise(args.profile, args.top, args.match))
 
 
 if __name__ == "__main__":

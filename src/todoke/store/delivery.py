@@ -8,9 +8,10 @@ process's group committer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -367,6 +368,8 @@ async def _submit_handler(
         await _write_transitions(conn, transitions, owner=owner)
     # Receipts that overtook their submit_sm_resp wait as orphans: match them now. Orphans
     # are rare and short-lived, so one cheap probe usually saves the keyed lookup.
+    if part_rows:
+        await _lock_correlation(conn, orphan_keys)
     if part_rows and await _any_orphans(conn):
         pairs = sorted(orphan_keys)
         early: list[Any] = []
@@ -410,6 +413,35 @@ async def _purge_orphans_handler(conn: AsyncConnection, cutoffs: Sequence[int]) 
         orphan_receipts.delete().where(orphan_receipts.c.received_at < min(cutoffs))
     )
     return [result.rowcount] + [0] * (len(cutoffs) - 1)
+
+
+_LOCK_KEYS = sa.text(
+    "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:keys AS BIGINT[])) AS k "
+    "ORDER BY k) AS keys"
+)
+
+
+async def _lock_correlation(conn: AsyncConnection, pairs: Iterable[tuple[str, str]]) -> None:
+    """Serialise, on PostgreSQL, the storing of a part and of a receipt for it.
+
+    Two processes may handle one message: one records its submission (the part) while
+    another, bound to the same SMSC account, stores its receipt. Under READ COMMITTED each
+    could miss the other's uncommitted row, leaving the receipt an orphan that no part ever
+    claims. Both take a transaction-scoped advisory lock on the receipt's correlation key (the
+    recorder on every key a receipt for its part may carry) before looking for the other, so
+    the second to come sees the first's committed row. Keys are locked in order: no deadlock
+    between two such transactions. SQLite has one writer at a time and needs none of this.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    keys = sorted({_lock_key(connector, key) for connector, key in pairs})
+    if keys:
+        await conn.execute(_LOCK_KEYS, {"keys": keys})
+
+
+def _lock_key(connector: str, key: str) -> int:
+    digest = hashlib.blake2b(f"{connector}\0{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 async def _any_orphans(conn: AsyncConnection) -> bool:
@@ -461,6 +493,7 @@ def _part_state(stat: str) -> str | None:
 async def _apply_receipts(
     conn: AsyncConnection, receipts: Sequence[ReceiptIn], decide: ReceiptDecision
 ) -> None:
+    await _lock_correlation(conn, [(r.connector, r.key or r.candidates[0]) for r in receipts])
     pairs = sorted({(r.connector, cand) for r in receipts for cand in r.candidates})
     parts_by_key: dict[tuple[str, str], Any] = {}
     p = attempt_parts.c
