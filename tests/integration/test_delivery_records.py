@@ -185,3 +185,42 @@ async def test_stale_orphan_receipts_are_purged(
     assert await count(runtime, orphan_receipts) == 2
     assert await d.purge_orphans() == 1  # ... goes; a recent one still waits for its part
     assert await count(runtime, orphan_receipts) == 1
+
+
+async def test_part_and_its_early_receipt_stored_by_two_processes_meet(
+    runtime: Runtime, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    """Two writers (two processes on one PostgreSQL): the receipt's transaction is still open
+    when the submission is recorded in another. The recorder waits for it and finds it."""
+    from todoke.domain import status
+    from todoke.services.dispatch import transition
+    from todoke.services.ports import PartAck, SubmitRecord
+    from todoke.store.delivery import _apply_receipts, _submit_handler
+
+    if runtime.db.dialect != "postgresql":
+        pytest.skip("one writer at a time on SQLite: the race needs two")
+    mid = await send(client, tenant, "two processes")
+    d = dispatcher(runtime, SmscAnswers())
+    (job,) = await d.claim(10)
+    now = now_ms()
+    record = SubmitRecord(
+        job.attempt.id,
+        mid,
+        CONNECTOR,
+        "submitted",
+        None,
+        (PartAck(1, "4242", "4242", receipt_keys("4242")),),
+        transition(job.message, status.WAITING_DELIVERY, now, due_at=now + 60_000, sent=True),
+    )
+    engine = runtime.db.engine
+    async with engine.connect() as receiver, engine.connect() as recorder:
+        receiving = await receiver.begin()
+        await _apply_receipts(receiver, [receipt("4242")], d.decide_receipt)  # an orphan
+        recording = await recorder.begin()
+        task = asyncio.create_task(_submit_handler(recorder, [("w", record, d.decide_receipt)]))
+        await asyncio.sleep(0.2)  # let the recorder reach the receipt's key
+        await receiving.commit()
+        await task
+        await recording.commit()
+    assert (await status_of(client, tenant, mid))["status"]["name"] == "DELIVERED_TO_HANDSET"
+    assert await count(runtime, orphan_receipts) == 0
