@@ -156,9 +156,12 @@ def start_profiler(pid: int, out: Path, gil: bool = False) -> subprocess.Popen[b
     ``bench.profile`` for the summary. ``gil``: only the thread holding the GIL, which shows
     where Python spends CPU (SQLite's own work runs without it)."""
     out.mkdir(parents=True, exist_ok=True)
+    spy = Path(sys.executable).with_name("py-spy")
+    if not spy.exists():
+        raise SystemExit("--profile needs py-spy: .venv/bin/pip install 'py-spy>=0.4'")
     return subprocess.Popen(
         [
-            str(Path(sys.executable).with_name("py-spy")),
+            str(spy),
             "record",
             "--pid",
             str(pid),
