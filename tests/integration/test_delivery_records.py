@@ -224,3 +224,31 @@ async def test_part_and_its_early_receipt_stored_by_two_processes_meet(
         await recording.commit()
     assert (await status_of(client, tenant, mid))["status"]["name"] == "DELIVERED_TO_HANDSET"
     assert await count(runtime, orphan_receipts) == 0
+
+
+async def test_a_message_held_by_a_stale_calendar_is_released_when_it_changes(
+    runtime: Runtime, client: httpx.AsyncClient, tenant: Tenant
+) -> None:
+    from todoke.domain.routing import MaintenanceWindow, WindowEffect
+
+    now = now_ms()
+    routes = (Route(None, "all", (CONNECTOR,)),)
+    window = MaintenanceWindow(1, "docomo", "sms", now - 1000, now + 3_600_000, WindowEffect.HOLD)
+    d = dispatcher(runtime, SmscAnswers("7777"))
+    d.update_routing(RoutingSnapshot((), routes, (window,)))
+    r = await client.post(
+        "/v1/messages",
+        json={"to": "090-1234-5678", "text": "held", "carrier": "docomo"},
+        headers=tenant.headers,
+    )
+    mid = r.json()["id"]
+    # The window was cancelled, but this dispatcher's calendar still has it: held again.
+    assert await d.claim(10) == []
+    assert (await status_of(client, tenant, mid))["status"]["name"] == "PENDING_HELD_MAINTENANCE"
+    # Its next refresh sees the change and looks at the held messages again.
+    assert d.update_routing(RoutingSnapshot((), routes, ())) is True
+    assert await d.release_held() == 1
+    (job,) = await d.claim(10)
+    await d.send(job)
+    assert (await status_of(client, tenant, mid))["status"]["name"] == "PENDING_WAITING_DELIVERY"
+    assert d.update_routing(RoutingSnapshot((), routes, ())) is False  # no change, no release

@@ -98,6 +98,8 @@ class DeliveryStorePort(Protocol):
 
     async def purge_orphans(self, *, before: int) -> int: ...
 
+    async def release_held(self, *, now: int) -> int: ...
+
 
 @dataclass(frozen=True, slots=True)
 class DispatchPolicy:
@@ -157,10 +159,25 @@ class Dispatcher:
         self.policy = policy or DispatchPolicy()
         self._snapshot = RoutingSnapshot((), (), ())
         self._table = RoutingTable(())
+        self._routed = False
 
-    def update_routing(self, snapshot: RoutingSnapshot) -> None:
+    def update_routing(self, snapshot: RoutingSnapshot) -> bool:
+        """Route by ``snapshot`` from now on; true when its maintenance windows changed."""
+        changed = self._routed and snapshot.windows != self._snapshot.windows
+        self._routed = True
         self._snapshot = snapshot
         self._table = RoutingTable(snapshot.routes)
+        return changed
+
+    async def release_held(self) -> int:
+        """Look again at every message held for maintenance (the windows changed).
+
+        Cancelling or moving a window releases its messages at once (``RoutingStore``), but a
+        dispatcher whose snapshot still had the window could claim them in the next second
+        and hold them again until the old end. Each dispatcher releases them once more when
+        it sees the change, so the last one to see it decides with the new calendar.
+        """
+        return await self._store.release_held(now=now_ms())
 
     # --- claim and plan -----------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from todoke.domain.message import Message
+from todoke.domain.status import HELD
 from todoke.services.ports import (
     AttemptStart,
     AttemptView,
@@ -111,6 +112,11 @@ class DeliveryStore:
     async def apply_receipts(self, receipts: Sequence[ReceiptIn], decide: ReceiptDecision) -> None:
         """Correlate receipts to parts (or keep them as orphans) and move their messages."""
         await self._writer.submit(_receipts_handler, (tuple(receipts), decide))
+
+    async def release_held(self, *, now: int) -> int:
+        """Make every message held for maintenance due ``now`` (not those being handled)."""
+        released: int = await self._writer.submit(_release_held_handler, now)
+        return released
 
     async def purge_orphans(self, *, before: int) -> int:
         """Delete orphan receipts received before ``before``; how many went."""
@@ -406,6 +412,17 @@ async def _attempt_states(conn: AsyncConnection, attempt_ids: list[str]) -> dict
         rows = await conn.execute(sa.select(a.id, a.state).where(a.id.in_(chunk)))
         found.update({r.id: r.state for r in rows})
     return found
+
+
+async def _release_held_handler(conn: AsyncConnection, nows: Sequence[int]) -> list[int]:
+    now = max(nows)
+    c = messages.c
+    result = await conn.execute(
+        messages.update()
+        .where(c.status == HELD.name, c.due_at > now, c.lease_owner.is_(None))
+        .values(due_at=now)
+    )
+    return [result.rowcount] + [0] * (len(nows) - 1)
 
 
 async def _purge_orphans_handler(conn: AsyncConnection, cutoffs: Sequence[int]) -> list[int]:

@@ -45,6 +45,7 @@ class DispatchWorker:
         self._max_in_flight = max_in_flight
         self._idle_poll = idle_poll
         self._refresh_every = refresh_every
+        self._refresh_lock = asyncio.Lock()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
         self._wakeup = asyncio.Event()
@@ -57,10 +58,14 @@ class DispatchWorker:
         self._wakeup.set()
 
     async def refresh(self) -> None:
-        snapshot = await self._load_snapshot()
-        if self._on_snapshot is not None:
-            await self._on_snapshot(snapshot)
-        self._dispatcher.update_routing(snapshot)
+        # One at a time: a refresh that began earlier must not apply its older snapshot over
+        # a newer one (an operator's change would seem undone until the next refresh).
+        async with self._refresh_lock:
+            snapshot = await self._load_snapshot()
+            if self._on_snapshot is not None:
+                await self._on_snapshot(snapshot)
+            if self._dispatcher.update_routing(snapshot):
+                await self._dispatcher.release_held()
 
     def start(self) -> None:
         if self._task is None:
