@@ -5,11 +5,12 @@
 
 ``todoke serve`` sends to the carrier simulator running as its own process. While a client
 posts ``--messages`` messages at ``--rate`` per second, the simulator first drops every
-connection without unbind (``POST /disconnect``), and later stops listening for ``--down``
-seconds and comes back (``POST /restart``). Nothing is done on todoke's side. The drill checks
-that every accepted message ends DELIVERED, none lost, and that sending resumes by itself:
-time to recover is from the SMSC listening again to the first submit_sm it receives, and the
-submit rate in the ten seconds after is compared with the ten seconds before the restart.
+connection without unbind (``POST /disconnect``, at a fifth of the load), and later (at a
+third) stops listening for ``--down`` seconds and comes back (``POST /restart``). Nothing is
+done on todoke's side. The drill checks that every accepted message ends DELIVERED, none lost,
+and that sending resumes by itself: time to recover is from the SMSC listening again to the
+first submit_sm it receives, and the submit rate in the three seconds after is compared with
+the three seconds before the restart.
 Duplicates (the same message received twice: a submit_sm whose answer was lost with the
 connection and resent) are counted by the simulator.
 """
@@ -46,6 +47,7 @@ from bench.drills.common import (
 )
 
 DELIVERED = "DELIVERED_TO_HANDSET"
+RATE_WINDOW = 3.0  # seconds over which the submit rate is measured, before and after
 
 
 async def _submits(sim: Server) -> int:
@@ -69,12 +71,14 @@ async def _drive(
     client = Client(server.base, token.group(1), secrets.token_hex(4), destination="090{n4}9953")
     load = asyncio.create_task(client.run(messages, connections=32, rate=rate))
     async with httpx.AsyncClient(timeout=10) as http:
-        while len(client.sent.accepted) < messages // 4:
+        while len(client.sent.accepted) < messages // 5:
             await asyncio.sleep(0.05)
         await http.post(sim.base + "/disconnect")
-        while len(client.sent.accepted) < messages // 2:
+        while len(client.sent.accepted) < messages // 3:
             await asyncio.sleep(0.05)
-        rate_before = await _rate(sim, 10)
+        # Short windows, so that the restart comes while the client still sends: the messages
+        # accepted while the SMSC is down are what must flow when it is back.
+        rate_before = await _rate(sim, RATE_WINDOW)
         await http.post(sim.base + "/restart", params={"down": down})
         await asyncio.sleep(down)
         # The simulator listens again about now: wait for its first submit_sm.
@@ -83,7 +87,7 @@ async def _drive(
         while await _submits(sim) == start and time.monotonic() - up < 120:
             await asyncio.sleep(0.05)
         recover = time.monotonic() - up
-        rate_after = await _rate(sim, 10)
+        rate_after = await _rate(sim, RATE_WINDOW)
     await load
     return client, recover, rate_before, rate_after
 
