@@ -36,8 +36,11 @@ test: $(TEST_STAMP) $(INTEROP_STAMP)  ## install the test extras and run the who
 	$(BIN)/lint-imports
 	$(BIN)/pytest
 
-bench: $(TEST_STAMP)  ## benchmarks: print figures (see docs/performance.md)
+bench: $(TEST_STAMP)  ## benchmarks: one table of figures (see docs/performance.md)
 	$(BIN)/python -m bench
+
+drills: $(TEST_STAMP)  ## reliability drills: crash, SMSC and PostgreSQL outages, one verdict each
+	$(BIN)/python -m bench.drills
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -8,7 +8,9 @@ Usage (JSON result on stdout)::
 Closed loop (default): every connection sends its next request when the previous answer
 arrives: this measures capacity. Open loop (``--rate``): requests are started on a fixed
 schedule whatever the latency, so latency percentiles are not flattered by back-pressure
-(coordinated omission). Each request body is the template with ``{n}`` replaced by a counter.
+(coordinated omission). Each request body is the template with ``{n}`` replaced by a counter
+(starting at ``--first``) and ``{n4}`` by the counter's last four digits (a destination
+number per request: ``"090{n4}9950"``). ``--count`` stops after that many requests.
 """
 
 from __future__ import annotations
@@ -57,13 +59,21 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     host, port = url.hostname or "127.0.0.1", url.port or 80
     template = open(args.body_file, "rb").read().decode()  # noqa: ASYNC230, SIM115 - once, before the load
     stats = Stats()
-    counter = 0
+    counter = args.first - 1
+    last = counter + args.count if args.count else None
     deadline = time.perf_counter() + args.duration
+
+    def exhausted() -> bool:
+        return last is not None and counter >= last
 
     def next_request() -> bytes:
         nonlocal counter
         counter += 1
-        body = template.replace("{n}", str(counter)).encode()
+        body = (
+            template.replace("{n4}", f"{counter % 10_000:04d}")
+            .replace("{n}", str(counter))
+            .encode()
+        )
         return _request(url.path, f"{host}:{port}", args.token, body, None)
 
     async def connection(queue: asyncio.Queue[float] | None) -> None:
@@ -75,7 +85,7 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
                     if scheduled < 0:
                         return
                 else:
-                    if time.perf_counter() >= deadline:
+                    if time.perf_counter() >= deadline or exhausted():
                         return
                     scheduled = time.perf_counter()
                 writer.write(next_request())
@@ -136,6 +146,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--rate", type=float, default=0.0)
+    parser.add_argument("--count", type=int, default=0, help="stop after N requests (0: none)")
+    parser.add_argument("--first", type=int, default=1, help="first value of {n}")
     args = parser.parse_args()
     try:
         import uvloop

@@ -8,6 +8,7 @@ skipping those tests.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+import structlog
 
 from todoke.app import Runtime, create_app
 from todoke.config import Settings
@@ -157,3 +159,15 @@ def _no_env_leak(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         if key.startswith("TODOKE_") and not key.startswith("TODOKE_TEST_"):
             monkeypatch.delenv(key)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _isolate_logging() -> Iterator[None]:
+    """A command run in-process configures logging for its (captured, then closed) streams;
+    restore the root handlers and structlog afterwards so later tests never log to them."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+    structlog.reset_defaults()

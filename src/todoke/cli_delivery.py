@@ -344,8 +344,16 @@ def simulator(
     port: Annotated[int, typer.Option()] = 2775,
     seed: Annotated[int, typer.Option()] = 0,
     time_factor: Annotated[float, typer.Option("--time-factor")] = 0.01,
+    control_port: Annotated[
+        int | None,
+        typer.Option(
+            "--control-port",
+            help="Serve GET /stats and the drills (POST /disconnect, /restart, /maintenance) "
+            "over HTTP on this port (0: a free one)",
+        ),
+    ] = None,
 ) -> None:
     """Run the carrier simulator (an SMPP SMSC) alone."""
     from todoke.server import run_simulator
 
-    run(lambda: run_simulator(host, port, seed, time_factor))
+    run(lambda: run_simulator(host, port, seed, time_factor, control_port))

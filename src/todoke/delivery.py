@@ -21,7 +21,6 @@ from todoke.domain.carrier import Carrier
 from todoke.domain.routing import (
     ALL_CARRIERS,
     ConnectorConfig,
-    MaintenanceWindow,
     Route,
     RoutingSnapshot,
 )
@@ -68,7 +67,6 @@ class DeliveryEngine:
         self.pool = ConnectorPool()
         self.simulator: CarrierSimulator | None = None
         self._simulator_address: tuple[str, int] | None = None
-        self._windows: tuple[MaintenanceWindow, ...] | None = None
         owner = f"{socket.gethostname()}:{os.getpid()}"
         self.dispatcher = Dispatcher(
             DeliveryStore(db, writer),
@@ -87,7 +85,6 @@ class DeliveryEngine:
             self.dispatcher,
             self._snapshot,
             on_snapshot=self._apply_snapshot,
-            after_snapshot=self._release_if_windows_changed,
             batch=settings.dispatch_batch,
             max_in_flight=settings.dispatch_max_in_flight,
         )
@@ -117,15 +114,6 @@ class DeliveryEngine:
 
     async def _apply_snapshot(self, snapshot: RoutingSnapshot) -> None:
         await self.pool.sync(snapshot.connectors)
-
-    async def _release_if_windows_changed(self, snapshot: RoutingSnapshot) -> None:
-        if self._windows is not None and snapshot.windows != self._windows:
-            # A window was added, moved or cancelled since the last refresh: messages this
-            # process held with the old windows are planned again with the new ones.
-            released = await self.routing.release_held(now=now_ms())
-            if released:
-                log.info("maintenance.released", messages=released)
-        self._windows = snapshot.windows
 
     async def _ensure_simulator(self) -> tuple[str, int]:
         if self._simulator_address is None:

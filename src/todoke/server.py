@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+from collections.abc import Generator
 
 import uvicorn
 
@@ -107,9 +109,17 @@ async def run_worker(settings: Settings) -> None:
         await runtime.stop()
 
 
-async def run_simulator(host: str, port: int, seed: int, time_factor: float) -> None:
-    """``todoke simulator``: the carrier simulator alone, until SIGINT/SIGTERM."""
+async def run_simulator(
+    host: str, port: int, seed: int, time_factor: float, control_port: int | None = None
+) -> None:
+    """``todoke simulator``: the carrier simulator alone, until SIGINT/SIGTERM.
+
+    With ``control_port``, its counters and drills are served over HTTP on ``host`` too
+    (``carriers/simulator/control.py``; 0 picks a free port)."""
+    import asyncio
+
     from todoke.carriers.simulator import CarrierSimulator, SimulatorConfig
+    from todoke.carriers.simulator.control import ControlApp
 
     configure("info", "console")
     sim = CarrierSimulator(
@@ -117,10 +127,40 @@ async def run_simulator(host: str, port: int, seed: int, time_factor: float) -> 
     )
     address = await sim.start()
     print(f"carrier simulator (SMPP SMSC) listening on {address[0]}:{address[1]}", flush=True)
+    control: uvicorn.Server | None = None
+    control_task: asyncio.Task[None] | None = None
+    if control_port is not None:
+        control = _SignalFreeServer(
+            uvicorn.Config(
+                ControlApp(sim),
+                host=host,
+                port=control_port,
+                lifespan="off",
+                access_log=False,
+                log_level="warning",
+            )
+        )
+        control_task = asyncio.create_task(control.serve())
+        while not control.started and not control_task.done():  # noqa: ASYNC110 - no event
+            await asyncio.sleep(0.01)
+        if control.started:
+            bound = control.servers[0].sockets[0].getsockname()
+            print(f"simulator control on http://{bound[0]}:{bound[1]}/stats", flush=True)
     try:
         await _wait_for_signal()
     finally:
+        if control is not None and control_task is not None:
+            control.should_exit = True
+            await control_task
         await sim.stop()
+
+
+class _SignalFreeServer(uvicorn.Server):
+    """A uvicorn server that leaves SIGINT/SIGTERM to the command that runs it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
 
 
 async def _wait_for_signal() -> None:

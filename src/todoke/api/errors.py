@@ -15,6 +15,7 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 
 from todoke import errors
+from todoke.store.database import is_connection_error
 
 log = structlog.get_logger(__name__)
 
@@ -120,6 +121,10 @@ def http_error_handler(_request: Request[Any, Any, Any], exc: Exception) -> Resp
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if is_connection_error(exc):
+        # The database went away under a request: "try again", as while it is down.
+        log.warning("http.db_unreachable", path=request.url.path, error=type(exc).__name__)
+        return todoke_error_handler(request, errors.ServiceUnavailable("database unreachable"))
     log.exception("http.unhandled", path=request.url.path, error=type(exc).__name__)
     body = error_body("internal_error", "internal error")
     return Response(msgspec.json.encode(body), status_code=500, media_type=MediaType.JSON)

@@ -48,6 +48,17 @@ def smpp_config(c: ConnectorConfig) -> SmppConfig:
     )
 
 
+def receipt_keys(message_id: str) -> tuple[str, ...]:
+    """The normalised ids a receipt for the part acknowledged with ``message_id`` may quote.
+
+    The inverse of matching a receipt to a stored part: a receipt that overtook its
+    submit_sm_resp is kept as an orphan under ``normalize_message_id`` of its own id, which for
+    an SMSC that answers in hex and reports in decimal (or the reverse) is not the part's key.
+    The forms are symmetric, so the candidates of the part's id, normalised, include it.
+    """
+    return tuple(dict.fromkeys(normalize_message_id(c) for c in message_id_candidates(message_id)))
+
+
 class ConnectorPool:
     """Live connectors by name; implements the dispatcher's ``ConnectorsPort``."""
 
@@ -124,6 +135,7 @@ class ConnectorPool:
                 smsc_id=normalize_message_id(o.message_id) if o.message_id else None,
                 smsc_id_raw=o.message_id,
                 command_status=o.command_status,
+                receipt_keys=receipt_keys(o.message_id) if o.message_id else (),
             )
             for o in outcomes
         ]
@@ -138,10 +150,13 @@ class ConnectorPool:
             [
                 ReceiptIn(
                     connector=event.connector,
-                    candidates=message_id_candidates(r.message_id),
+                    # Parts are stored under their normalised key: only the candidates'
+                    # normalised forms can match (half the lookup parameters).
+                    candidates=receipt_keys(r.message_id),
                     stat=r.stat,
                     err=r.err,
                     at=event.received_at_ms,
+                    key=normalize_message_id(r.message_id),
                 )
             ]
         )

@@ -7,6 +7,7 @@ the database per request; a rotated or revoked token stops working within that t
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 import secrets
@@ -43,6 +44,9 @@ class AccountService:
         self._store = store
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, Account]] = {}
+        # One lookup per token at a time: when a busy token's entry expires, the hundreds of
+        # requests in flight share it instead of each reading the database.
+        self._loading: dict[str, asyncio.Future[Account | None]] = {}
 
     async def create(
         self,
@@ -92,7 +96,12 @@ class AccountService:
         hit = self._cache.get(digest)
         if hit is not None and hit[0] > now:
             return hit[1]
-        account = await self._store.by_token_hash(digest)
+        loading = self._loading.get(digest)
+        if loading is None:
+            loading = asyncio.ensure_future(self._store.by_token_hash(digest))
+            self._loading[digest] = loading
+            loading.add_done_callback(lambda _f: self._loading.pop(digest, None))
+        account = await asyncio.shield(loading)
         if account is None:
             self._cache.pop(digest, None)
             raise Unauthenticated("invalid token")

@@ -8,6 +8,7 @@ ends in) is decided here, from the pure rules in ``domain/``.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -29,7 +30,7 @@ from todoke.domain.routing import (
 )
 from todoke.domain.status import Cause
 from todoke.domain.status_maps import classify_receipt, classify_smpp_error
-from todoke.errors import CarrierError
+from todoke.errors import CarrierError, ServiceUnavailable
 from todoke.services.messages import now_ms
 from todoke.services.ports import (
     AttemptStart,
@@ -65,6 +66,7 @@ class PartResult:
     smsc_id: str | None  # normalised for correlation
     smsc_id_raw: str | None
     command_status: int
+    receipt_keys: tuple[str, ...] = ()  # see PartAck.receipt_keys
 
 
 class ConnectorsPort(Protocol):
@@ -94,6 +96,10 @@ class DeliveryStorePort(Protocol):
         self, receipts: Sequence[ReceiptIn], decide: ReceiptDecision
     ) -> None: ...
 
+    async def purge_orphans(self, *, before: int) -> int: ...
+
+    async def release_held(self, *, now: int) -> int: ...
+
 
 @dataclass(frozen=True, slots=True)
 class DispatchPolicy:
@@ -102,6 +108,10 @@ class DispatchPolicy:
     retry_base_ms: int = 30_000  # handset and network causes
     reconnect_retry_ms: int = 2_000  # the connection failed: try again soon
     no_connector_retry_ms: int = 1_000
+    # A receipt kept for a part not stored yet waits this long at least, then it is dropped:
+    # its part will never be stored (the sender died before recording it, and the message
+    # was sent again under another id).
+    orphan_ttl_ms: int = 600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,10 +159,25 @@ class Dispatcher:
         self.policy = policy or DispatchPolicy()
         self._snapshot = RoutingSnapshot((), (), ())
         self._table = RoutingTable(())
+        self._routed = False
 
-    def update_routing(self, snapshot: RoutingSnapshot) -> None:
+    def update_routing(self, snapshot: RoutingSnapshot) -> bool:
+        """Route by ``snapshot`` from now on; true when its maintenance windows changed."""
+        changed = self._routed and snapshot.windows != self._snapshot.windows
+        self._routed = True
         self._snapshot = snapshot
         self._table = RoutingTable(snapshot.routes)
+        return changed
+
+    async def release_held(self) -> int:
+        """Look again at every message held for maintenance (the windows changed).
+
+        Cancelling or moving a window releases its messages at once (``RoutingStore``), but a
+        dispatcher whose snapshot still had the window could claim them in the next second
+        and hold them again until the old end. Each dispatcher releases them once more when
+        it sees the change, so the last one to see it decides with the new calendar.
+        """
+        return await self._store.release_held(now=now_ms())
 
     # --- claim and plan -----------------------------------------------------------------
 
@@ -273,18 +298,36 @@ class Dispatcher:
             )
         else:
             record = self._after_submit(m, attempt, results)
-        try:
-            await self._store.record_submit(self.owner, record, self.decide_receipt)
-        except Exception:
-            # The lease runs out and the message is claimed again: a duplicate at worst.
-            log.exception("dispatch.record_failed", attempt=attempt.id)
+        await self._record(record)
+
+    async def _record(self, record: SubmitRecord) -> None:
+        """Store the outcome of a submission. While the database is unreachable the outcome
+        is kept and stored again and again, for up to half the lease: the SMSC has the
+        message, and an outcome given up on means the message is sent a second time once its
+        lease runs out. Storing twice is harmless (the store skips an attempt it recorded)."""
+        delay = 0.1
+        give_up = time.monotonic() + self.policy.lease_ms / 2000
+        while True:
+            try:
+                await self._store.record_submit(self.owner, record, self.decide_receipt)
+                return
+            except ServiceUnavailable:
+                if time.monotonic() + delay > give_up:
+                    log.error("dispatch.record_failed", attempt=record.attempt_id, error="down")
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            except Exception:
+                # The lease runs out and the message is claimed again: a duplicate at worst.
+                log.exception("dispatch.record_failed", attempt=record.attempt_id)
+                return
 
     def _after_submit(
         self, m: Message, attempt: AttemptStart, results: Sequence[PartResult]
     ) -> SubmitRecord:
         now = now_ms()
         acks = tuple(
-            PartAck(r.seq, r.smsc_id, r.smsc_id_raw or r.smsc_id)
+            PartAck(r.seq, r.smsc_id, r.smsc_id_raw or r.smsc_id, r.receipt_keys)
             for r in results
             if r.command_status == 0 and r.smsc_id
         )
@@ -342,6 +385,11 @@ class Dispatcher:
         )
 
     # --- receipts ----------------------------------------------------------------------
+
+    async def purge_orphans(self) -> int:
+        """Drop receipts that waited for their part longer than any submission can take."""
+        ttl = max(self.policy.orphan_ttl_ms, 2 * self.policy.lease_ms)
+        return await self._store.purge_orphans(before=now_ms() - ttl)
 
     async def on_receipts(self, receipts: Sequence[ReceiptIn]) -> None:
         """Store receipts durably (the connector acknowledges them after this returns)."""

@@ -159,6 +159,9 @@ class PartAck:
     seq: int
     smsc_id: str  # normalised
     smsc_id_raw: str
+    # The keys under which a receipt for this part that came before it was stored (an orphan,
+    # keyed by its own normalised id) can be found: hex and decimal forms of the id.
+    receipt_keys: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +186,7 @@ class ReceiptIn:
     stat: str
     err: str | None
     at: int
+    key: str | None = None  # the receipt's own id, normalised: an orphan is stored under it
 
 
 @dataclass(frozen=True, slots=True)

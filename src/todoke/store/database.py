@@ -8,6 +8,9 @@ concurrent requests share one transaction and one fsync.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +20,15 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from todoke.errors import ServiceUnavailable
 
 log = structlog.get_logger(__name__)
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+# After a failed read for want of a database, reads are refused at once for this long.
+_DOWN_GRACE_SECONDS = 1.0
 
 
 def async_url(url: str) -> str:
@@ -53,6 +58,12 @@ def is_connection_error(exc: BaseException) -> bool:
         # SQLite "database is locked" is contention, not an outage; PostgreSQL operational
         # errors at this level are connection failures (server restart, admin shutdown).
         return "locked" not in text
+    if isinstance(exc, sa.exc.DBAPIError):
+        # PostgreSQL SQLSTATE classes 08 (connection exception) and 57 (operator
+        # intervention: "the database system is starting up / shutting down", admin
+        # shutdown), which asyncpg's adaptor raises as plain DBAPIError.
+        code = getattr(exc.orig, "sqlstate", None)
+        return isinstance(code, str) and code[:2] in ("08", "57")
     return False
 
 
@@ -68,6 +79,7 @@ class Database:
         connect_timeout: float = 5.0,
     ) -> None:
         self.url = url
+        self._down_until = 0.0
         self.dialect = make_url(url).get_backend_name()
         if self.dialect == "postgres":
             self.dialect = "postgresql"
@@ -109,9 +121,25 @@ class Database:
             cursor.execute("PRAGMA temp_store=MEMORY")
             cursor.close()
 
-    def connect(self) -> Any:
-        """A pooled connection for reads (``async with db.connect() as conn``)."""
-        return self.engine.connect()
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[AsyncConnection]:
+        """A pooled connection for reads (``async with db.connect() as conn``).
+
+        When the database is unreachable (at connect time or during the reads) this raises
+        :class:`ServiceUnavailable`, which every edge answers as "try again" (HTTP 503); for a
+        second after such a failure it does so at once, without waiting on a connection, so
+        that callers get a fast answer while the database is down.
+        """
+        if time.monotonic() < self._down_until:
+            raise ServiceUnavailable("database unreachable")
+        try:
+            async with self.engine.connect() as conn:
+                yield conn
+        except Exception as exc:
+            if not is_connection_error(exc):
+                raise
+            self._down_until = time.monotonic() + _DOWN_GRACE_SECONDS
+            raise ServiceUnavailable("database unreachable") from exc
 
     async def ping(self) -> None:
         """Raise :class:`ServiceUnavailable` unless the database answers a trivial query."""

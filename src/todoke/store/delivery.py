@@ -8,9 +8,10 @@ process's group committer.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from todoke.domain.message import Message
+from todoke.domain.status import HELD
 from todoke.services.ports import (
     AttemptStart,
     AttemptView,
@@ -28,6 +30,7 @@ from todoke.services.ports import (
     Transition,
 )
 from todoke.store.database import Database
+from todoke.store.fastsql import Batch
 from todoke.store.messages import row_to_message
 from todoke.store.outbox import fan_out, transition_event
 from todoke.store.tables import (
@@ -76,6 +79,11 @@ class DeliveryStore:
         if not numbers:
             return found
         async with self._db.connect() as conn:
+            # Most platforms import no ported numbers: a one-row probe spares the lookup of
+            # every claimed number.
+            probe = await conn.execute(sa.select(ported_numbers.c.number).limit(1))
+            if probe.first() is None:
+                return found
             for chunk in _chunks(sorted(set(numbers))):
                 rows = await conn.execute(
                     sa.select(ported_numbers.c.number, ported_numbers.c.carrier).where(
@@ -105,6 +113,16 @@ class DeliveryStore:
     async def apply_receipts(self, receipts: Sequence[ReceiptIn], decide: ReceiptDecision) -> None:
         """Correlate receipts to parts (or keep them as orphans) and move their messages."""
         await self._writer.submit(_receipts_handler, (tuple(receipts), decide))
+
+    async def release_held(self, *, now: int) -> int:
+        """Make every message held for maintenance due ``now`` (not those being handled)."""
+        released: int = await self._writer.submit(_release_held_handler, now)
+        return released
+
+    async def purge_orphans(self, *, before: int) -> int:
+        """Delete orphan receipts received before ``before``; how many went."""
+        deleted: int = await self._writer.submit(_purge_orphans_handler, before)
+        return deleted
 
 
 # --- handlers ---------------------------------------------------------------------------
@@ -140,7 +158,7 @@ async def _claim_handler(conn: AsyncConnection, jobs: Sequence[_Claim]) -> list[
     return out
 
 
-_UPDATE = (
+_UPDATE = Batch(
     messages.update()
     .where(messages.c.id == sa.bindparam("b_id"))
     .values(
@@ -164,6 +182,46 @@ _UPDATE = (
         ),
         lease_owner=sa.bindparam("b_owner", type_=sa.String),
         lease_until=sa.bindparam("b_until", type_=sa.BigInteger),
+    )
+)
+_EVENT_KEYS = (
+    "message_id",
+    "account_id",
+    "status",
+    "status_group",
+    "error_code",
+    "attempt",
+    "detail",
+    "created_at",
+)
+_INSERT_EVENTS = Batch(message_events.insert(), _EVENT_KEYS)
+_PART_KEYS = ("attempt_id", "message_id", "seq", "connector", "smsc_id", "smsc_id_raw", "state")
+_INSERT_PARTS = Batch(attempt_parts.insert(), _PART_KEYS)
+_ATTEMPT_KEYS = (
+    "id",
+    "message_id",
+    "account_id",
+    "number",
+    "connector",
+    "carrier",
+    "state",
+    "cause",
+    "parts",
+    "created_at",
+)
+_INSERT_ATTEMPTS = Batch(attempts.insert(), _ATTEMPT_KEYS)
+_ORPHAN_KEYS = ("connector", "smsc_id", "stat", "err", "received_at")
+_INSERT_ORPHANS = Batch(orphan_receipts.insert(), _ORPHAN_KEYS)
+
+
+_ATTEMPT_SUBMITTED = Batch(
+    attempts.update()
+    .where(attempts.c.id == sa.bindparam("b_aid"))
+    .values(
+        state=sa.bindparam("b_state"),
+        cause=sa.bindparam("b_cause"),
+        submitted_at=sa.bindparam("b_submitted"),
+        done_at=sa.bindparam("b_done"),
     )
 )
 
@@ -215,11 +273,10 @@ async def _write_transitions(
                 "created_at": t.at,
             }
         )
-    await conn.execute(_UPDATE, params)
-    if events:
-        await conn.execute(message_events.insert(), events)
-        # The webhook outbox, in the same transaction: a status change is never unreported.
-        await fan_out(conn, [transition_event(t) for t in transitions if t.event])
+    await _UPDATE.execute(conn, params)
+    await _INSERT_EVENTS.execute(conn, events)
+    # The webhook outbox, in the same transaction: a status change is never unreported.
+    await fan_out(conn, [transition_event(t) for t in transitions if t.event])
 
 
 async def _transitions_handler(
@@ -261,7 +318,7 @@ async def _begin_handler(
                 .where(attempts.c.message_id.in_(chunk), attempts.c.state == "sending")
                 .values(state="unknown")
             )
-        await conn.execute(attempts.insert(), rows)
+        await _INSERT_ATTEMPTS.execute(conn, rows)
     for owner, starts, transitions in jobs:
         lease = {s.message_id: t.due_at for s, t in zip(starts, transitions, strict=True)}
         await _write_transitions(conn, transitions, owner=owner, lease_until=lease)
@@ -271,8 +328,20 @@ async def _begin_handler(
 async def _submit_handler(
     conn: AsyncConnection, jobs: Sequence[tuple[str, SubmitRecord, ReceiptDecision]]
 ) -> list[None]:
+    # Recording is idempotent and never overtakes a newer attempt: an attempt still
+    # ``sending`` is recorded in full; one already recorded (a retry whose first commit went
+    # through but whose answer was lost) is skipped; one marked ``unknown`` (its lease ran out
+    # and the message was claimed again) only gets its parts, so that its receipts correlate.
+    states = await _attempt_states(conn, [rec.attempt_id for _, rec, _ in jobs])
+    current = [j for j in jobs if states.get(j[1].attempt_id) == "sending"]
+    late = [j for j in jobs if states.get(j[1].attempt_id) == "unknown"]
     part_rows: list[dict[str, Any]] = []
-    for _owner, rec, _ in jobs:
+    # (connector, key an early receipt may be stored under) -> the part's own key
+    orphan_keys: dict[tuple[str, str], str] = {}
+    for _owner, rec, _ in [*current, *late]:
+        for p in rec.parts:
+            for key in (p.smsc_id, *p.receipt_keys):
+                orphan_keys.setdefault((rec.connector, key), p.smsc_id)
         part_rows.extend(
             {
                 "attempt_id": rec.attempt_id,
@@ -285,27 +354,33 @@ async def _submit_handler(
             }
             for p in rec.parts
         )
-    if part_rows:
-        await conn.execute(attempt_parts.insert(), part_rows)
+    await _INSERT_PARTS.execute(conn, part_rows)
+    # One executemany for every attempt and one for every message of the group: a commit
+    # carries hundreds of submissions, and a statement each would be most of its time.
+    await _ATTEMPT_SUBMITTED.execute(
+        conn,
+        [
+            {
+                "b_aid": rec.attempt_id,
+                "b_state": rec.attempt_state,
+                "b_cause": rec.cause,
+                "b_submitted": rec.transition.at,
+                "b_done": rec.transition.at if rec.attempt_state == "failed" else None,
+            }
+            for _owner, rec, _ in current
+        ],
+    )
     by_owner: dict[str, list[Transition]] = defaultdict(list)
-    for owner, rec, _ in jobs:
-        await conn.execute(
-            attempts.update()
-            .where(attempts.c.id == rec.attempt_id)
-            .values(
-                state=rec.attempt_state,
-                cause=rec.cause,
-                submitted_at=rec.transition.at,
-                done_at=rec.transition.at if rec.attempt_state == "failed" else None,
-            )
-        )
+    for owner, rec, _ in current:
         by_owner[owner].append(rec.transition)
-    # One executemany (and one outbox fan-out) per owner instead of one per submission.
-    for owner, owned in by_owner.items():
-        await _write_transitions(conn, owned, owner=owner)
-    # Receipts that overtook their submit_sm_resp wait as orphans: match them now.
+    for owner, transitions in by_owner.items():
+        await _write_transitions(conn, transitions, owner=owner)
+    # Receipts that overtook their submit_sm_resp wait as orphans: match them now. Orphans
+    # are rare and short-lived, so one cheap probe usually saves the keyed lookup.
     if part_rows:
-        pairs = [(r["connector"], r["smsc_id"]) for r in part_rows]
+        await _lock_correlation(conn, orphan_keys)
+    if part_rows and await _any_orphans(conn):
+        pairs = sorted(orphan_keys)
         early: list[Any] = []
         for chunk in _chunks(pairs):
             found = await conn.execute(
@@ -320,18 +395,111 @@ async def _submit_handler(
             )
             decide = jobs[0][2]
             receipts = [
-                ReceiptIn(o.connector, (o.smsc_id,), o.stat, o.err, o.received_at) for o in early
+                ReceiptIn(
+                    o.connector,
+                    (orphan_keys[(o.connector, o.smsc_id)],),
+                    o.stat,
+                    o.err,
+                    o.received_at,
+                )
+                for o in early
             ]
             await _apply_receipts(conn, receipts, decide)
     return [None] * len(jobs)
 
 
+async def _attempt_states(conn: AsyncConnection, attempt_ids: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    a = attempts.c
+    for chunk in _chunks(attempt_ids):
+        rows = await conn.execute(sa.select(a.id, a.state).where(a.id.in_(chunk)))
+        found.update({r.id: r.state for r in rows})
+    return found
+
+
+async def _release_held_handler(conn: AsyncConnection, nows: Sequence[int]) -> list[int]:
+    now = max(nows)
+    c = messages.c
+    result = await conn.execute(
+        messages.update()
+        .where(c.status == HELD.name, c.due_at > now, c.lease_owner.is_(None))
+        .values(due_at=now)
+    )
+    return [result.rowcount] + [0] * (len(nows) - 1)
+
+
+async def _purge_orphans_handler(conn: AsyncConnection, cutoffs: Sequence[int]) -> list[int]:
+    result = await conn.execute(
+        orphan_receipts.delete().where(orphan_receipts.c.received_at < min(cutoffs))
+    )
+    return [result.rowcount] + [0] * (len(cutoffs) - 1)
+
+
+_LOCK_KEYS = sa.text(
+    "SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest(CAST(:keys AS BIGINT[])) AS k "
+    "ORDER BY k) AS keys"
+)
+
+
+async def _lock_correlation(conn: AsyncConnection, pairs: Iterable[tuple[str, str]]) -> None:
+    """Serialise, on PostgreSQL, the storing of a part and of a receipt for it.
+
+    Two processes may handle one message: one records its submission (the part) while
+    another, bound to the same SMSC account, stores its receipt. Under READ COMMITTED each
+    could miss the other's uncommitted row, leaving the receipt an orphan that no part ever
+    claims. Both take a transaction-scoped advisory lock on the receipt's correlation key (the
+    recorder on every key a receipt for its part may carry) before looking for the other, so
+    the second to come sees the first's committed row. Keys are locked in order: no deadlock
+    between two such transactions. SQLite has one writer at a time and needs none of this.
+    """
+    if conn.dialect.name != "postgresql":
+        return
+    keys = sorted({_lock_key(connector, key) for connector, key in pairs})
+    if keys:
+        await conn.execute(_LOCK_KEYS, {"keys": keys})
+
+
+def _lock_key(connector: str, key: str) -> int:
+    digest = hashlib.blake2b(f"{connector}\0{key}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def _any_orphans(conn: AsyncConnection) -> bool:
+    found = await conn.execute(sa.select(orphan_receipts.c.id).limit(1))
+    return found.first() is not None
+
+
 async def _receipts_handler(
     conn: AsyncConnection, jobs: Sequence[tuple[tuple[ReceiptIn, ...], ReceiptDecision]]
 ) -> list[None]:
+    # Every receipt of the group in one pass (a connector hands them on one by one).
+    by_decide: dict[ReceiptDecision, list[ReceiptIn]] = {}
     for receipts, decide in jobs:
-        await _apply_receipts(conn, receipts, decide)
+        by_decide.setdefault(decide, []).extend(receipts)
+    for decide, grouped in by_decide.items():
+        await _apply_receipts(conn, grouped, decide)
     return [None] * len(jobs)
+
+
+_PART_RECEIPT = Batch(
+    attempt_parts.update()
+    .where(attempt_parts.c.id == sa.bindparam("b_pid"))
+    .values(
+        state=sa.bindparam("b_state"),
+        stat=sa.bindparam("b_stat"),
+        err=sa.bindparam("b_err"),
+        receipt_at=sa.bindparam("b_at"),
+    )
+)
+_ATTEMPT_DONE = Batch(
+    attempts.update()
+    .where(attempts.c.id == sa.bindparam("b_aid"))
+    .values(
+        state=sa.bindparam("b_state"),
+        cause=sa.bindparam("b_cause"),
+        done_at=sa.bindparam("b_done"),
+    )
+)
 
 
 def _part_state(stat: str) -> str | None:
@@ -345,6 +513,7 @@ def _part_state(stat: str) -> str | None:
 async def _apply_receipts(
     conn: AsyncConnection, receipts: Sequence[ReceiptIn], decide: ReceiptDecision
 ) -> None:
+    await _lock_correlation(conn, [(r.connector, r.key or r.candidates[0]) for r in receipts])
     pairs = sorted({(r.connector, cand) for r in receipts for cand in r.candidates})
     parts_by_key: dict[tuple[str, str], Any] = {}
     p = attempt_parts.c
@@ -378,7 +547,7 @@ async def _apply_receipts(
                 orphans.append(
                     {
                         "connector": r.connector,
-                        "smsc_id": r.candidates[0],
+                        "smsc_id": r.key or r.candidates[0],
                         "stat": r.stat,
                         "err": r.err,
                         "received_at": r.at,
@@ -391,21 +560,10 @@ async def _apply_receipts(
             {"b_pid": part.id, "b_state": state, "b_stat": r.stat, "b_err": r.err, "b_at": r.at}
         )
         touched.add(part.attempt_id)
-    if orphans:
-        await conn.execute(orphan_receipts.insert(), orphans)
+    await _INSERT_ORPHANS.execute(conn, orphans)
     if not updates:
         return
-    await conn.execute(
-        attempt_parts.update()
-        .where(p.id == sa.bindparam("b_pid"))
-        .values(
-            state=sa.bindparam("b_state"),
-            stat=sa.bindparam("b_stat"),
-            err=sa.bindparam("b_err"),
-            receipt_at=sa.bindparam("b_at"),
-        ),
-        updates,
-    )
+    await _PART_RECEIPT.execute(conn, updates)
     await _decide_attempts(conn, sorted(touched), decide, now=max(r.at for r in receipts))
 
 
@@ -465,15 +623,5 @@ async def _decide_attempts(
                 "b_done": now,
             }
         )
-    if attempt_updates:
-        await conn.execute(
-            attempts.update()
-            .where(a.id == sa.bindparam("b_aid"))
-            .values(
-                state=sa.bindparam("b_state"),
-                cause=sa.bindparam("b_cause"),
-                done_at=sa.bindparam("b_done"),
-            ),
-            attempt_updates,
-        )
+    await _ATTEMPT_DONE.execute(conn, attempt_updates)
     await _write_transitions(conn, transitions, owner=None)

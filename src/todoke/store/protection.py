@@ -514,5 +514,5 @@ async def usage(db: Database, account_id: int, periods: Sequence[str]) -> dict[s
         rows = await conn.execute(
             sa.select(u.period, u.count).where(u.account_id == account_id, u.period.in_(periods))
         )
-        found = {r.period: int(r.count) for r in rows}
+        found = {r[0]: int(r[1]) for r in rows}
     return {p: found.get(p, 0) for p in periods}

@@ -189,16 +189,6 @@ class RoutingStore:
             await _release_held(conn, values["updated_at"])
         return _window(row)
 
-    async def release_held(self, *, now: int) -> int:
-        """Make every held message due now, to be planned again against the current windows.
-
-        A dispatcher refreshes its windows every few seconds; one that held a message with the
-        windows it had before a change calls this after its refresh, so that no message stays
-        held until the end of a window that was moved or cancelled meanwhile.
-        """
-        async with self._db.engine.begin() as conn:
-            return await _release_held(conn, now)
-
     async def list_windows(self, *, since: int | None = None) -> list[MaintenanceWindow]:
         query = sa.select(maintenance_windows).order_by(maintenance_windows.c.starts_at)
         if since is not None:

@@ -196,15 +196,15 @@ class WebhookStore:
         found_messages: dict[str, Message] = {}
         async with self._db.connect() as conn:
             for chunk in _chunks(event_ids):
-                for ev in await conn.execute(
+                for ev_row in await conn.execute(
                     sa.select(webhook_events).where(webhook_events.c.id.in_(chunk))
                 ):
-                    events[ev.id] = ev
+                    events[ev_row.id] = ev_row
             for chunk in _chunks(endpoint_ids):
-                for ep in await conn.execute(
+                for ep_row in await conn.execute(
                     sa.select(webhook_endpoints).where(webhook_endpoints.c.id.in_(chunk))
                 ):
-                    endpoints[ep.id] = row_to_endpoint(ep)
+                    endpoints[ep_row.id] = row_to_endpoint(ep_row)
             message_ids = sorted({ev.message_id for ev in events.values() if ev.message_id})
             for chunk in _chunks(message_ids):
                 for m in await conn.execute(sa.select(messages).where(messages.c.id.in_(chunk))):

@@ -19,6 +19,7 @@ from todoke.services.dispatch import Dispatcher
 
 log = structlog.get_logger(__name__)
 
+_PURGE_EVERY = 30  # refreshes between two purges of stale orphan receipts (a minute)
 SnapshotLoader = Callable[[], Awaitable[RoutingSnapshot]]
 SnapshotHook = Callable[[RoutingSnapshot], Awaitable[None]]
 
@@ -32,7 +33,6 @@ class DispatchWorker:
         load_snapshot: SnapshotLoader,
         *,
         on_snapshot: SnapshotHook | None = None,
-        after_snapshot: SnapshotHook | None = None,
         batch: int = 500,
         max_in_flight: int = 2000,
         idle_poll: float = 0.05,
@@ -41,11 +41,11 @@ class DispatchWorker:
         self._dispatcher = dispatcher
         self._load_snapshot = load_snapshot
         self._on_snapshot = on_snapshot
-        self._after_snapshot = after_snapshot
         self._batch = batch
         self._max_in_flight = max_in_flight
         self._idle_poll = idle_poll
         self._refresh_every = refresh_every
+        self._refresh_lock = asyncio.Lock()
         self._in_flight: set[asyncio.Task[None]] = set()
         self._slot_freed = asyncio.Event()
         self._wakeup = asyncio.Event()
@@ -58,12 +58,14 @@ class DispatchWorker:
         self._wakeup.set()
 
     async def refresh(self) -> None:
-        snapshot = await self._load_snapshot()
-        if self._on_snapshot is not None:
-            await self._on_snapshot(snapshot)  # before routing: connectors exist when used
-        self._dispatcher.update_routing(snapshot)
-        if self._after_snapshot is not None:
-            await self._after_snapshot(snapshot)  # after routing: decisions use the new one
+        # One at a time: a refresh that began earlier must not apply its older snapshot over
+        # a newer one (an operator's change would seem undone until the next refresh).
+        async with self._refresh_lock:
+            snapshot = await self._load_snapshot()
+            if self._on_snapshot is not None:
+                await self._on_snapshot(snapshot)
+            if self._dispatcher.update_routing(snapshot):
+                await self._dispatcher.release_held()
 
     def start(self) -> None:
         if self._task is None:
@@ -120,9 +122,15 @@ class DispatchWorker:
             await asyncio.wait_for(self._wakeup.wait(), seconds)
 
     async def _refresh_loop(self) -> None:
+        rounds = 0
         while True:
             await asyncio.sleep(self._refresh_every)
+            rounds += 1
             try:
                 await self.refresh()
+                if rounds % _PURGE_EVERY == 0:
+                    purged = await self._dispatcher.purge_orphans()
+                    if purged:
+                        log.info("dispatch.orphans_purged", receipts=purged)
             except Exception as exc:
                 log.warning("dispatch.refresh_failed", error=type(exc).__name__)

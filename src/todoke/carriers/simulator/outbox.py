@@ -11,9 +11,11 @@ A receipt or inbound message (an ``Outbound``) goes through three places:
    client answers deliver_sm_resp.
 
 An error answer (0x64 ESME_RX_T_APPN, a generic_nack, ...) or no answer within
-``resp_timeout`` sends it again after ``retry_delay``, up to ``max_attempts`` sends; only then
-is it abandoned, counted and logged. A connection that drops puts its in-flight items back at
-the front of the queue without using up an attempt (the client never had a chance to answer).
+``resp_timeout`` sends it again after ``retry_delay``, doubling with each attempt up to a minute
+(as SMSCs back off, so that a client's outage of a few minutes loses nothing), up to
+``max_attempts`` sends; only then is it abandoned, counted and logged. A connection that drops
+puts its in-flight items back at the front of the queue without using up an attempt (the
+client never had a chance to answer).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from todoke.carriers.simulator.receipts import with_sequence
 from todoke.carriers.simulator.stats import SimulatorStats
 
 log = structlog.get_logger(__name__)
+
+_MAX_RETRY_DELAY = 60.0  # seconds between two sends of one deliver_sm, at most
 
 
 @dataclass(slots=True)
@@ -223,7 +227,8 @@ class Outboxes:
                 reason=why,
             )
             return
-        self.schedule(system_id, item, self.retry_delay)
+        delay = min(_MAX_RETRY_DELAY, self.retry_delay * 2 ** max(0, item.attempts - 1))
+        self.schedule(system_id, item, delay)
 
     def _arm(self, due: float) -> None:
         if self._timer is not None:

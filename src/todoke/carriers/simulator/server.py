@@ -65,9 +65,9 @@ class SimulatorConfig:
     names ("docomo", "au", "softbank", "rakuten") are accepted too, so that one simulator can
     serve one connector per carrier. ``mo_reply_rate`` is the probability that a delivered
     message gets a reply. ``window`` bounds unanswered deliver_sm per connection; a deliver_sm
-    not answered OK within ``resp_timeout`` seconds is sent again after ``retry_delay``, at
-    most ``max_attempts`` times in all. These protocol timers are not scaled by
-    ``time_factor``.
+    not answered OK within ``resp_timeout`` seconds is sent again after ``retry_delay``
+    (doubling with each attempt, up to a minute), at most ``max_attempts`` times in all. These
+    protocol timers are not scaled by ``time_factor``.
     """
 
     host: str = "127.0.0.1"
@@ -192,6 +192,11 @@ class CarrierSimulator:
         else:
             self._maintenance.difference_update(carriers)
         log.info("simulator.maintenance", carriers=[str(c) for c in carriers], on=on)
+
+    @property
+    def connection_count(self) -> int:
+        """Client connections open now."""
+        return len(self._connections)
 
     @property
     def pending_deliveries(self) -> int:

@@ -6,6 +6,7 @@ number for every send, so a part resubmitted after throttling costs no re-encodi
 
 from __future__ import annotations
 
+import functools
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -137,5 +138,11 @@ def validity_period(until_ms: int | None) -> str:
     """SMPP absolute time (3.4, 7.1.1) in UTC: YYMMDDhhmmss, tenths, quarter hours 00, '+'."""
     if until_ms is None:
         return ""
-    t = datetime.fromtimestamp(until_ms / 1000, tz=UTC)
-    return f"{t:%y%m%d%H%M%S}{t.microsecond // 100_000}00+"
+    return _validity_tenths(until_ms // 100)
+
+
+@functools.lru_cache(maxsize=256)
+def _validity_tenths(tenths: int) -> str:
+    # Messages accepted together share their validity to the tenth: formatted once.
+    t = datetime.fromtimestamp(tenths / 10, tz=UTC)
+    return f"{t:%y%m%d%H%M%S}{tenths % 10}00+"

@@ -53,6 +53,15 @@ _STAT_SYNONYMS: Final = {
 _KEY = re.compile(
     r"(?:^|(?<=\s))(id|sub|dlvrd|submit[\s_]*date|done[\s_]*date|stat|err|text)\s*:", re.I
 )
+_KEY_FILLER = re.compile(r"[\s_]")
+# The layout of SMPP 3.4 Appendix B exactly as most SMSCs write it: parsed in one match, the
+# key scan above being the fallback for every variant. Same values as the scan gives.
+_CANONICAL = re.compile(
+    r"id:(\S+) sub:(\S*) dlvrd:(\S*) submit date:(\S*) done date:(\S*) stat:(\S*) err:(\S*)"
+    r"(?: text:(.*))?\Z",
+    re.S,
+)
+_CANONICAL_KEYS = ("id", "sub", "dlvrd", "submitdate", "donedate", "stat", "err")
 _DIGITS = re.compile(r"[0-9]+")
 _HEX = re.compile(r"[0-9A-Fa-f]+")
 
@@ -98,17 +107,12 @@ def parse_receipt_text(text: str, *, tz: tzinfo | None = None) -> ReceiptText | 
     10 (YYMMDDhhmm), 12 (…ss) or 14 (YYYYMMDDhhmmss) digits. ``text:`` runs to the end. Dates are
     SMSC local time: pass the carrier's ``tz`` to get aware datetimes.
     """
-    values: dict[str, str] = {}
-    body: str | None = None
-    matches = list(_KEY.finditer(text))
-    for i, m in enumerate(matches):
-        key = re.sub(r"[\s_]", "", m.group(1).lower())
-        if key == "text":
-            body = text[m.end() :]
-            break
-        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
-        words = text[m.end() : end].split()
-        values.setdefault(key, words[0] if words else "")
+    canonical = _CANONICAL.match(text)
+    if canonical is not None:
+        values = dict(zip(_CANONICAL_KEYS, canonical.groups()[:7], strict=True))
+        body = canonical.group(8)
+    else:
+        values, body = _scan(text)
     message_id = values.get("id", "").strip("\0")
     stat = normalize_stat(values.get("stat", ""))
     if not message_id or not stat:
@@ -123,6 +127,20 @@ def parse_receipt_text(text: str, *, tz: tzinfo | None = None) -> ReceiptText | 
         err=values.get("err") or None,
         text=body,
     )
+
+
+def _scan(text: str) -> tuple[dict[str, str], str | None]:
+    """Every ``key:value`` of a receipt text in any variant, and the text after ``text:``."""
+    values: dict[str, str] = {}
+    matches = list(_KEY.finditer(text))
+    for i, m in enumerate(matches):
+        key = _KEY_FILLER.sub("", m.group(1).lower())
+        if key == "text":
+            return values, text[m.end() :]
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        words = text[m.end() : end].split()
+        values.setdefault(key, words[0] if words else "")
+    return values, None
 
 
 def normalize_stat(word: str) -> str:
