@@ -19,6 +19,7 @@ from litestar.openapi.spec import Components, SecurityScheme
 from todoke import __version__
 from todoke.api.auth import bearer_account
 from todoke.api.compat.mediasms import mediasms_router
+from todoke.api.compat.push import PushEndpoints, register_push_formats
 from todoke.api.compat.zettai_reach import zettai_reach_router
 from todoke.api.errors import EXCEPTION_HANDLERS
 from todoke.api.health import healthz, readyz
@@ -38,12 +39,12 @@ from todoke.delivery import DeliveryEngine
 from todoke.domain.inbound import InboundMessage
 from todoke.domain.routing import MaintenanceWindow
 from todoke.domain.webhooks import NUMBER_OPTED_OUT
-from todoke.outcomes import WebhookEngine, build_outcomes
+from todoke.outcomes import WebhookEngine, build_outcomes, standard_policy
 from todoke.services.accounts import AccountService
 from todoke.services.batches import BatchService
 from todoke.services.blocklist import OptOut
 from todoke.services.container import Services
-from todoke.services.links import LinkPolicy, LinkService
+from todoke.services.links import ClickEvent, LinkPolicy, LinkService
 from todoke.services.maintenance import MaintenanceCalendar
 from todoke.services.mediasms import MediaSmsService
 from todoke.services.message_reports import MessageReports
@@ -122,6 +123,14 @@ class Runtime:
         self.services.inbound = self.outcomes.inbound
         self.services.reports = self.outcomes.reports
         self.outcomes.inbound.add_listener(self._opt_out_on_reply)
+        # The compatible APIs' pushes (api/compat/push.py): their formats, the endpoints kept
+        # in step with the façade settings, and link clicks (emitted with the click row).
+        register_push_formats(self.outcomes.webhooks.formats, standard_policy(settings))
+        self.push_endpoints = PushEndpoints(self.outcomes.webhooks)
+        self.services.zettai.on_change = self.push_endpoints.zettai
+        if self.services.mediasms is not None:
+            self.services.mediasms.on_change = self.push_endpoints.mediasms
+        self.services.links.on_click = self._click_committed
         self.webhook_engine: WebhookEngine | None = None
         self._started = False
 
@@ -144,6 +153,12 @@ class Runtime:
         await blocklist.opt_out_reply(
             reply.account_id, reply.from_number, reply.text, on_opt_out=emit
         )
+
+    async def _click_committed(self, click: ClickEvent) -> None:
+        # The link.clicked event was written with the click row (store/links.py); wake the
+        # local webhook worker so that it goes out now rather than at the next poll.
+        if self.outcomes.webhooks.on_emitted is not None:
+            self.outcomes.webhooks.on_emitted()
 
     async def _load_windows(self) -> list[MaintenanceWindow]:
         return await RoutingStore(self.db).list_windows(since=now_ms())

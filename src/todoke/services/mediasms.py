@@ -21,7 +21,7 @@ import re
 import secrets
 import string
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -155,6 +155,9 @@ class MediaSmsService:
         self._cache_seconds = cache_seconds
         self._cache: dict[bytes, tuple[float, MediaSmsLogin]] = {}
         self._cache_key = secrets.token_bytes(32)
+        # Called with the new settings before they are stored (keeps the account's result
+        # push endpoint in step, ``api/compat/push.py``); its refusal leaves them unchanged.
+        self.on_change: Callable[[MediaSmsProfile], Awaitable[object]] | None = None
 
     async def issue_login(self, account_id: int, *, username: str | None = None) -> IssuedLogin:
         """Create the account's login, or reset its password (and username when given).
@@ -258,6 +261,8 @@ class MediaSmsService:
                 raise InvalidInput(f"{name} is not a valid Basic auth value", field=name)
             changes[name] = text or None
         updated = replace(current, **changes)  # type: ignore[arg-type]
+        if self.on_change is not None:
+            await self.on_change(updated)
         await self._store.update_settings(updated, now=now_ms())
         self._cache.clear()
         return updated

@@ -94,9 +94,14 @@ class WebhookService:
         timeout_ms: int | None = None,
         options: Mapping[str, Any] | None = None,
         description: str | None = None,
+        check_dns: bool = True,
     ) -> Endpoint:
-        """A new endpoint with a fresh signing secret (``whsec_…``)."""
-        await self._check_url(url)
+        """A new endpoint with a fresh signing secret (``whsec_…``).
+
+        ``check_dns=False`` (an operator's setting, e.g. a façade's push URL) checks the URL's
+        form and literal address only; the host is still resolved and checked at delivery.
+        """
+        await self._check_url(url, check_dns=check_dns)
         types = self._events(events)
         self._check_format(format)
         _check_basic(basic_user, basic_password)
@@ -129,9 +134,11 @@ class WebhookService:
         log.info("webhook.endpoint_created", endpoint=created.id, account=account_id)
         return created
 
-    async def update(self, account_id: int, endpoint_id: str, spec: EndpointSpec) -> Endpoint:
+    async def update(
+        self, account_id: int, endpoint_id: str, spec: EndpointSpec, *, check_dns: bool = True
+    ) -> Endpoint:
         if spec.url is not None:
-            await self._check_url(spec.url)
+            await self._check_url(spec.url, check_dns=check_dns)
         events = self._events(spec.events) if spec.events is not None else None
         if spec.format is not None:
             self._check_format(spec.format)
@@ -222,10 +229,10 @@ class WebhookService:
 
     # --- rules ---------------------------------------------------------------------------
 
-    async def _check_url(self, url: str) -> None:
+    async def _check_url(self, url: str, *, check_dns: bool = True) -> None:
         try:
             wh.parse_target(url, allow_private=self.allow_private)
-            if self.resolver is not None and not self.allow_private:
+            if check_dns and self.resolver is not None and not self.allow_private:
                 await self.resolver.check(url)
         except wh.UrlRefused as exc:
             raise InvalidInput(str(exc), field="url", code="invalid_url") from None

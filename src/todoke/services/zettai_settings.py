@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -49,6 +50,9 @@ class ZettaiSettingsService:
     def __init__(self, store: ZettaiSettingsStorePort, accounts: AccountLookup) -> None:
         self._store = store
         self._accounts = accounts
+        # Called with the new settings before they are stored (keeps the account's DLR push
+        # endpoint in step, ``api/compat/push.py``); its refusal leaves them unchanged.
+        self.on_change: Callable[[ZettaiSettings], Awaitable[object]] | None = None
 
     async def get(self, account_id: int) -> ZettaiSettings:
         """The account's settings (defaults when none were set)."""
@@ -78,6 +82,8 @@ class ZettaiSettingsService:
             new = replace(new, short_domain=link_rules.check_domain(domain) if domain else None)
         if agency_viewer_id is not _UNSET:
             new = replace(new, agency_viewer_id=await self._viewer(agency_viewer_id))
+        if self.on_change is not None and (dlr_url is not _UNSET or dlr_format is not None):
+            await self.on_change(new)  # also when unchanged: repairs a removed endpoint
         await self._store.put(new, now=now_ms())
         return new
 

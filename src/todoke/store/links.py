@@ -10,9 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from todoke.domain import links as rules
+from todoke.domain.webhooks import LINK_CLICKED
 from todoke.errors import NotFound
-from todoke.services.links import Click, ClickRecord, Link
+from todoke.services.links import Click, ClickEvent, ClickRecord, Link
 from todoke.store.database import Database
+from todoke.store.outbox import emit_in
 from todoke.store.tables import link_clicks, links, messages
 from todoke.store.writer import GroupCommitter
 
@@ -270,6 +272,29 @@ async def _click_handler(conn: AsyncConnection, jobs: Sequence[_Click]) -> list[
                 .values(billable_parts=m.parts)
             )
             billable = (changed.rowcount or 0) > 0
+        # The webhook event, committed (or rolled back) with the click row: the outbox's rule.
+        event = ClickEvent(
+            click_id=click_id,
+            link_id=link.id,
+            code=link.code,
+            account_id=link.account_id,
+            long_url=link.long_url,
+            name=link.name,
+            clicked_at=job.at,
+            clicks=int(clicks),
+            message_id=link.message_id,
+            parent_id=link.parent_id,
+            placeholder=link.placeholder,
+            message_billable=billable,
+        )
+        await emit_in(
+            conn,
+            link.account_id,
+            LINK_CLICKED,
+            event.to_dict(),
+            at=job.at,
+            message_id=link.message_id,
+        )
         out.append(ClickRecord(click_id, int(clicks), billable))
     return out
 
