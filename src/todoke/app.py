@@ -104,7 +104,7 @@ class Runtime:
             cache_seconds=settings.token_cache_seconds,
         )
         self.services.batches = BatchService(
-            BatchStore(self.db, self.writer), self.services.messages
+            BatchStore(self.db, self.writer), self.services.messages, self.services.composer
         )
         self.delivery: DeliveryEngine | None = None
         self._started = False

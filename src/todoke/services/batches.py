@@ -7,12 +7,16 @@ in one statement, and answer. If loading fails half-way, or the process dies, th
 messages never leave: the batch is marked ``failed`` (or, found stale later, ``abandoned``)
 and its messages are cancelled. So a client that got no answer may upload the file again
 without sending anything twice.
+
+Each row is a :class:`~todoke.services.compose.Draft`, stored through the
+:class:`~todoke.services.compose.Composer` (the send path with templates and tracked links):
+a chunk's per-message links are committed before its messages, one insert per chunk.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -22,7 +26,8 @@ from todoke.domain import status
 from todoke.domain.ids import time_ordered_id
 from todoke.domain.message import Account, Message
 from todoke.errors import TodokeError
-from todoke.services.messages import MessageService, SendRequest, now_ms
+from todoke.services.compose import Composer, Draft
+from todoke.services.messages import MessageService, now_ms
 
 log = structlog.get_logger(__name__)
 
@@ -107,26 +112,25 @@ class BatchLoad:
 class BatchService:
     """Create, load, release and read batches."""
 
-    def __init__(self, store: BatchStorePort, messages: MessageService) -> None:
+    def __init__(self, store: BatchStorePort, messages: MessageService, composer: Composer) -> None:
         self._store = store
         self._messages = messages
+        self._composer = composer
 
     async def load(
         self,
         account: Account,
-        chunks: AsyncIterator[Sequence[tuple[int, SendRequest]]],
+        chunks: AsyncIterator[Sequence[tuple[int, Draft]]],
         *,
         source: str,
         tally: Tally,
         filename: str | None = None,
-        after_chunk: Callable[[Sequence[tuple[int, Message | Exception]]], Awaitable[None]]
-        | None = None,
     ) -> BatchLoad:
-        """Store every chunk of (row number, request) as held messages of a new batch, then
+        """Store every chunk of (row number, draft) as held messages of a new batch, then
         release them all at once. The batch is created with the first chunk (none: no
-        batch). ``tally`` gives the file's totals as the chunks are produced;
-        ``after_chunk`` sees each stored chunk's results. Raises what producing or storing
-        raised, after cancelling what was stored."""
+        batch). ``tally`` gives the file's totals as the chunks are produced. A draft the
+        composer refuses (its final text, a link) is a refused row. Raises what producing or
+        storing raised, after cancelling what was stored."""
         batch: Batch | None = None
         counts = {"accepted": 0}
         refused: list[tuple[int, Exception]] = []
@@ -134,9 +138,12 @@ class BatchService:
         # (CPU) overlaps the commit of the previous chunk (I/O).
         storing: asyncio.Task[None] | None = None
 
-        async def store(target: Batch, chunk: Sequence[tuple[int, SendRequest]]) -> None:
-            requests = [replace(req, batch_id=target.id, hold=True) for _, req in chunk]
-            results = await self._messages.send(account, requests)
+        async def store(target: Batch, chunk: Sequence[tuple[int, Draft]]) -> None:
+            drafts = [
+                replace(d, request=replace(d.request, batch_id=target.id, hold=True))
+                for _, d in chunk
+            ]
+            results = await self._composer.send(account, drafts)
             assert isinstance(results, list)
             done = [(row, r) for (row, _), r in zip(chunk, results, strict=True)]
             for row, result in done:
@@ -144,8 +151,6 @@ class BatchService:
                     counts["accepted"] += 1
                 else:
                     refused.append((row, result))
-            if after_chunk is not None:
-                await after_chunk(done)
             await self._progress(target, tally, counts["accepted"], len(refused))
 
         try:

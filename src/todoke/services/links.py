@@ -10,7 +10,9 @@ account's own short-link domain).
   it was made from (``parent_id``), if any.
 * A click on a per-message link makes the message billable: ``billable_parts`` becomes
   ``parts`` if it was lower (MediaSMS bills リダイレクト like 送信済: the recipient evidently
-  received it, whatever the receipt said or did not say).
+  received it, whatever the receipt said or did not say) -- once the message has been handed
+  to a carrier: a click before that (the account opening the text it was shown) is counted
+  but bills nothing.
 * After a click is committed, ``on_click`` (when set) receives a :class:`ClickEvent`; the
   composition root wires it to the webhook outbox.
 * An access code (MediaSMS ``originalurlcode``) makes the redirect ask for it first. Wrong
@@ -162,6 +164,12 @@ class LinkStorePort(Protocol):
 
     async def get_many(self, account_id: int, link_ids: Sequence[str]) -> list[Link]: ...
 
+    async def clicks_by_message(
+        self, account_id: int, message_ids: Sequence[str]
+    ) -> dict[str, int]:
+        """Clicks on the per-message links of each message (only messages with a click)."""
+        ...
+
     async def by_code(self, code: str) -> Link | None: ...
 
     async def list_links(
@@ -219,6 +227,11 @@ class LinkService:
             return f"{self._policy.custom_scheme}://{link.domain}/s/{link.code}"
         return f"{self._policy.base_url.rstrip('/')}/{link.code}"
 
+    def sample_url(self) -> str:
+        """A URL exactly as long as that of any new link on the platform's host (codes have
+        one length), to check a text's length rules before its links exist."""
+        return f"{self._policy.base_url.rstrip('/')}/{'x' * rules.CODE_LENGTH}"
+
     # --- the account's links -----------------------------------------------------------
 
     async def create(
@@ -271,6 +284,16 @@ class LinkService:
     ) -> list[Click]:
         await self.get(account, link_id)
         return await self._store.clicks(account.id, link_id, before_id=before_id, limit=limit)
+
+    async def clicks_by_message(
+        self, account: Account, message_ids: Sequence[str]
+    ) -> dict[str, int]:
+        """Clicks per message id, for the messages among ``message_ids`` whose inserted links
+        were opened (MediaSMS shows them as リダイレクト)."""
+        wanted = [i for i in message_ids if "\x00" not in i]
+        if not wanted:
+            return {}
+        return await self._store.clicks_by_message(account.id, wanted)
 
     async def disable(self, account: Account, link_id: str) -> Link:
         """The link stops redirecting (its counts stay)."""
@@ -353,7 +376,9 @@ class LinkService:
                     )
                 long_url = parent.long_url
             elif target.long_url is not None:
-                long_url = rules.check_long_url(target.long_url, field=where)
+                long_url = rules.check_long_url(
+                    target.long_url, field=where, max_length=rules.MAX_MESSAGE_URL
+                )
             else:
                 raise InvalidInput(f"{where} needs a URL or a link id", field=where)
             code = (
