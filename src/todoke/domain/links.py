@@ -35,9 +35,17 @@ _HOST = re.compile(
 )
 
 
+_CODE_SPACE = len(CODE_ALPHABET) ** CODE_LENGTH
+
+
 def new_code() -> str:
-    """A random short-link code."""
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    """A random short-link code (uniform over the code space: one draw, base 62)."""
+    n = secrets.randbelow(_CODE_SPACE)
+    chars = []
+    for _ in range(CODE_LENGTH):
+        n, digit = divmod(n, len(CODE_ALPHABET))
+        chars.append(CODE_ALPHABET[digit])
+    return "".join(chars)
 
 
 def is_code(value: str) -> bool:

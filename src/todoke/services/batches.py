@@ -33,6 +33,7 @@ log = structlog.get_logger(__name__)
 
 LOADING, READY, FAILED, ABANDONED = "loading", "ready", "failed", "abandoned"
 _STALE_MS = 10 * 60 * 1000  # a loading batch untouched this long belongs to a dead process
+_IN_FLIGHT = 2  # chunks being stored at once (memory: this many chunks, plus one being read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,9 +135,10 @@ class BatchService:
         batch: Batch | None = None
         counts = {"accepted": 0}
         refused: list[tuple[int, Exception]] = []
-        # One chunk is stored while the next one is produced: reading and checking rows
-        # (CPU) overlaps the commit of the previous chunk (I/O).
-        storing: asyncio.Task[None] | None = None
+        # Chunks are stored while the next one is produced: reading and checking rows (CPU)
+        # overlaps the commits (I/O). Two chunks in flight let the group committer put one
+        # chunk's links and the previous chunk's messages in one transaction.
+        storing: list[asyncio.Task[None]] = []
 
         async def store(target: Batch, chunk: Sequence[tuple[int, Draft]]) -> None:
             drafts = [
@@ -158,16 +160,15 @@ class BatchService:
                 async for chunk in chunks:
                     if batch is None:
                         batch = await self._create(account, source, tally, filename)
-                    if storing is not None:
-                        await storing
-                    storing = asyncio.create_task(store(batch, chunk))
+                    if len(storing) >= _IN_FLIGHT:
+                        await storing.pop(0)
+                    storing.append(asyncio.create_task(store(batch, chunk)))
             finally:
-                if storing is not None:
-                    # Never leave a write running behind a failure: its rows must be
-                    # stored (and then cancelled with the batch) or not at all.
-                    await asyncio.gather(storing, return_exceptions=True)
-            if storing is not None:
-                storing.result()  # re-raise a failure of the last chunk
+                # Never leave a write running behind a failure: its rows must be stored (and
+                # then cancelled with the batch) or not at all.
+                await asyncio.gather(*storing, return_exceptions=True)
+            for task in storing:
+                task.result()  # re-raise a failure of the last chunks
             if batch is None:
                 return BatchLoad(None, refused)
             await self._progress(batch, tally, counts["accepted"], len(refused))
