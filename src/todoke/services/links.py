@@ -429,6 +429,7 @@ class LinkService:
         placeholder: str | None = None,
     ) -> Link:
         link_id = time_ordered_id(now)
+        code_hash: str | None
         if access_code:
             code_hash = rules.access_code_hash(link_id, access_code)
         else:

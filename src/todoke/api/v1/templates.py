@@ -14,7 +14,6 @@ from todoke.api.v1.schemas import iso
 from todoke.domain import templates as rules
 from todoke.services.templates import Template
 
-
 Number = Annotated[
     int,
     msgspec.Meta(

@@ -51,8 +51,8 @@ from litestar import Request, Response
 
 from todoke.api.auth import services_of
 from todoke.api.compat.mediasms import codes
-from todoke.api.compat.mediasms.edge import Params, answer
 from todoke.api.compat.mediasms.drafts import draft_of, template_body, text_rule
+from todoke.api.compat.mediasms.edge import Params, answer
 from todoke.api.compat.mediasms.params import (
     LinkSpec,
     check_placeholders,

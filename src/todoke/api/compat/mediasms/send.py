@@ -15,6 +15,7 @@ from litestar import HttpMethod, Request, Response, route
 from todoke.api.auth import services_of
 from todoke.api.compat.mediasms import codes
 from todoke.api.compat.mediasms.csv_send import send_csv
+from todoke.api.compat.mediasms.drafts import draft_of, template_text, text_rule
 from todoke.api.compat.mediasms.edge import (
     Params,
     answer,
@@ -23,7 +24,6 @@ from todoke.api.compat.mediasms.edge import (
     read_params,
     url_too_long,
 )
-from todoke.api.compat.mediasms.drafts import draft_of, template_text, text_rule
 from todoke.api.compat.mediasms.params import check_placeholders, parse_send
 from todoke.api.compat.mediasms.records import facade_data
 from todoke.domain import phone, text
