@@ -1,9 +1,11 @@
 """MediaSMS CSV send of a large file: time and the server's memory.
 
-``python -m bench.mediasms_csv [--rows 100000] [--postgres URL]`` starts ``todoke serve``
-(dispatch off, so only the upload is measured) on a fresh database, uploads a Shift_JIS file
-with dynamic tags to ``/api3/`` and prints the time to the answer, rows/s, and the server's
-resident memory before the upload and at its peak (VmHWM).
+``python -m bench.mediasms_csv [--rows 100000] [--url] [--postgres URL]`` starts ``todoke
+serve`` (dispatch off, so only the upload is measured) on a fresh database, uploads a
+Shift_JIS file with dynamic tags to ``/api3/`` and prints the time to the answer, rows/s, and
+the server's resident memory before the upload and at its peak (VmHWM). With ``--url`` the
+text also has ``{URL}`` with ``originalurl`` and ``originalurlcode``: every row gets its own
+tracked short link (one more row written per message).
 """
 
 from __future__ import annotations
@@ -33,7 +35,10 @@ def peak_mb(server: Server) -> float:
     return int(match.group(1)) / 1024 if match else 0.0
 
 
-def measure(database_url: str, rows: int) -> dict[str, float | int | str]:
+TEXT = "{info1}様 ご予約番号は{info2}です"
+
+
+def measure(database_url: str, rows: int, *, url: bool = False) -> dict[str, float | int | str]:
     server = Server(
         [sys.executable, "-m", "todoke", "serve"],
         {
@@ -55,11 +60,18 @@ def measure(database_url: str, rows: int) -> dict[str, float | int | str]:
         ).stdout  # fmt: skip
         login = json.loads(out[out.index("{\n") :])  # after the start-up log lines
         content = make_file(rows)
+        params = {"smstext": TEXT}
+        if url:
+            params = {
+                "smstext": TEXT + " {URL}",
+                "originalurl": "https://shop.example.jp/reserve?from=sms",
+                "originalurlcode": "1234",
+            }
         before = server.rss_mb()
         started = time.perf_counter()
         r = httpx.post(
             f"{server.base}/api3/",
-            params={"smstext": "{info1}様 ご予約番号は{info2}です"},
+            params=params,
             files={"file": ("list.csv", content, "text/csv")},
             auth=(login["username"], login["password"]),
             timeout=600,
@@ -70,6 +82,7 @@ def measure(database_url: str, rows: int) -> dict[str, float | int | str]:
             "answer": lines[0],
             "counts": lines[2] if len(lines) > 2 else "",
             "rows": rows,
+            "links": "one per row" if url else "none",
             "file_mb": round(len(content) / 1024 / 1024, 1),
             "seconds": round(elapsed, 1),
             "rows_per_s": round(rows / elapsed),
@@ -83,13 +96,14 @@ def measure(database_url: str, rows: int) -> dict[str, float | int | str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=100_000)
+    parser.add_argument("--url", action="store_true", help="a tracked {URL} in every row")
     parser.add_argument("--postgres", default=None, help="PostgreSQL URL (default: SQLite)")
     args = parser.parse_args()
     if args.postgres:
         reset_postgres(args.postgres)
     url = args.postgres or fresh_sqlite_url()
     print(f"# MediaSMS CSV send, {args.rows} rows ({machine()})")
-    result = measure(url, args.rows)
+    result = measure(url, args.rows, url=args.url)
     print(f"database: {'PostgreSQL' if args.postgres else 'SQLite'}")
     for key, value in result.items():
         print(f"{key:>14}: {value}")

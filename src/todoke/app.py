@@ -114,7 +114,7 @@ class Runtime:
             cache_seconds=settings.token_cache_seconds,
         )
         self.services.batches = BatchService(
-            BatchStore(self.db, self.writer), self.services.messages
+            BatchStore(self.db, self.writer), self.services.messages, self.services.composer
         )
         self.protection = build_protection(settings, self.db, self.writer, self.services)
         self.delivery: DeliveryEngine | None = None

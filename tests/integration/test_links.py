@@ -4,6 +4,7 @@ links inserted into /v1 sends, billing on click, click events, account scoping."
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -12,6 +13,7 @@ import pytest
 from tests.conftest import Tenant
 from todoke.app import Runtime
 from todoke.services.links import ClickEvent
+from todoke.services.messages import now_ms
 from todoke.store.tables import messages
 
 Client = httpx.AsyncClient
@@ -115,6 +117,11 @@ async def test_links_inserted_into_messages(
     first = next(link for link in per_message if link["placeholder"] == "URL")
     assert first["parentId"] == parent["id"] and first["code"] == urls[0]
     assert sent["billableParts"] == 0
+    # handed to a carrier: a click before that bills nothing (see test_click_before_sending)
+    async with runtime.db.engine.begin() as conn:
+        await conn.execute(
+            messages.update().where(messages.c.id == sent["id"]).values(sent_at=now_ms())
+        )
     r = await client.get(f"/s/{urls[0]}")
     assert r.status_code == 302 and r.headers["location"] == "https://shop.example.jp/"
     message = (await client.get(f"/v1/messages/{sent['id']}", headers=tenant.headers)).json()
@@ -212,13 +219,45 @@ async def test_click_after_failure_receipt_makes_message_billable(
         await conn.execute(
             messages.update()
             .where(messages.c.id == sent["id"])
-            .values(status="EXPIRED_DLR_UNKNOWN", status_group=4, cause="unknown")
+            .values(
+                status="EXPIRED_DLR_UNKNOWN",
+                status_group=4,
+                cause="unknown",
+                sent_at=now_ms(),
+            )
         )
     code = sent["text"].rsplit("/", 1)[1]
     await client.get(f"/s/{code}")
     await client.get(f"/s/{code}")  # a second click changes nothing more
     message = (await client.get(f"/v1/messages/{sent['id']}", headers=tenant.headers)).json()
     assert message["billableParts"] == 1
+
+
+async def test_click_before_sending(client: Client, tenant: Tenant, runtime: Runtime) -> None:
+    """A click on the link of a message that has not left (the account opening the text it
+    was shown) is counted but bills nothing, not even once the message is cancelled."""
+    r = await client.post(
+        "/v1/messages",
+        json={
+            "to": "09012345678",
+            "text": "{URL}",
+            "links": {"URL": {"longUrl": "https://e.com"}},
+            "scheduleAt": datetime.fromtimestamp(now_ms() / 1000 + 86400, UTC).isoformat(),
+        },
+        headers=tenant.headers,
+    )
+    assert r.status_code == 202, r.text
+    sent = r.json()
+    code = sent["text"].rsplit("/", 1)[1]
+    assert (await client.get(f"/s/{code}")).status_code == 302
+    links = (await client.get(f"/v1/links?messageId={sent['id']}", headers=tenant.headers)).json()[
+        "links"
+    ]
+    assert links[0]["clicks"] == 1
+    r = await client.delete(f"/v1/messages/{sent['id']}", headers=tenant.headers)
+    assert r.status_code == 200, r.text
+    message = (await client.get(f"/v1/messages/{sent['id']}", headers=tenant.headers)).json()
+    assert message["billableParts"] == 0
 
 
 async def test_nul_characters_are_refused_not_crashed(client: Client, tenant: Tenant) -> None:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,9 +13,7 @@ import pytest
 from tests.conftest import Tenant, make_settings
 from todoke import errors
 from todoke.api.compat.mediasms import edge
-from todoke.api.compat.mediasms.hooks import MediaSmsHooks, PreparedLinks
-from todoke.api.compat.mediasms.params import LinkSpec
-from todoke.app import Runtime, create_app
+from todoke.app import Runtime
 from todoke.config import Settings
 from todoke.domain.message import Account
 from todoke.services.messages import JST
@@ -160,7 +157,7 @@ async def test_reset_login_replaces_the_password(
         ({"autitle": "1"}, "568"),
         ({"softbanktitle": "x"}, "569"),
         ({"smstextid": "1000000", "smstext": ""}, "570"),
-        ({"smstextid": "12", "smstext": ""}, "570"),  # no template service: unknown id
+        ({"smstextid": "12", "smstext": ""}, "570"),  # the account has no template 12
         ({"sendingattempts": "2"}, "571"),
         ({"resendinginterval": "5"}, "572"),
         ({"status": "9"}, "573"),
@@ -174,7 +171,9 @@ async def test_reset_login_replaces_the_password(
         ({"smstext": "あ" * 71}, "585"),
         ({"smstext": "\r\n"}, "585"),
         ({"smstext": "①"}, "585"),
-        ({"originalurl": "https://example.jp/x", "smstext": "see {URL}"}, "590"),
+        ({"originalurl": "https://example.jp/x", "smstext": "see {URL}"}, "200"),  # tracked
+        ({"originalurl": "http://", "smstext": "see {URL}"}, "590"),  # the link service: no host
+        ({"originalurl": "https://example.jp/x", "smstext": "see {URL2}"}, "612"),
         ({"originalurl": "mailto:x"}, "590"),
         ({"originalurl": "https://example.jp/x"}, "200"),  # no {URL} in the text: unused
         # Shift_JIS bytes at the 140 boundary: half-width kana 1 byte, a line break 2
@@ -343,62 +342,6 @@ async def test_numeric_status_and_long_message_settings(
     assert (await stored(client, login, "L1"))["parts"] == 4
     r = await client.get("/api5/", params={"smsid": "L1"}, auth=login.auth)
     assert r.text == "200\n2"  # 送信中 as a number
-
-
-class FakeTemplates:
-    async def template_text(self, account: Account, template_id: int) -> str | None:
-        return {7: "ご来店ありがとうございます {URL}"}.get(template_id)
-
-
-class FakeLinks:
-    def __init__(self) -> None:
-        self.attached: list[tuple[str, str]] = []
-
-    async def prepare(
-        self, account: Account, text: str, links: Sequence[LinkSpec]
-    ) -> PreparedLinks:
-        for link in links:
-            text = text.replace(link.placeholder, f"https://s.example/{link.slot or '1'}")
-        return PreparedLinks(text, handle=[link.url for link in links])
-
-    async def attach(self, account: Account, prepared: PreparedLinks, message_id: str) -> None:
-        self.attached.append((message_id, prepared.handle[0]))
-
-    async def clicked(self, account: Account, message_ids: Sequence[str]) -> Mapping[str, int]:
-        return dict.fromkeys(message_ids, 1)
-
-
-@pytest.fixture
-async def hooked(settings: Settings, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, runtime)
-    app.state["mediasms_hooks"] = MediaSmsHooks(templates=FakeTemplates(), links=FakeLinks())
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40001))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
-
-
-async def test_templates_and_links_go_through_the_hooks(
-    hooked: httpx.AsyncClient, login: Login
-) -> None:
-    r = await send(
-        hooked,
-        login,
-        mobilenumber=NUMBER,
-        smstextid="7",
-        originalurl="https://shop.example.jp/coupon?id=1",
-        originalurlcode="pass1",
-        smsid="T1",
-    )
-    assert r.text == "200"
-    message = await stored(hooked, login, "T1")
-    assert message["text"] == "ご来店ありがとうございます https://s.example/1"
-    # the template needs its {URL}
-    r = await send(hooked, login, mobilenumber=NUMBER, smstextid="7", smsid="T2")
-    assert r.text == "590"
-    assert (await send(hooked, login, mobilenumber=NUMBER, smstextid="8")).text == "570"
-    # a clicked link makes the result リダイレクト
-    r = await hooked.get("/api5/", params={"smsid": "T1"}, auth=login.auth)
-    assert r.text == "200\n送信中"  # not delivered yet: a click is only billed once sent
 
 
 async def test_result_csv_for_a_period(

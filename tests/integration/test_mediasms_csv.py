@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -13,11 +13,8 @@ import sqlalchemy as sa
 
 from tests.conftest import Tenant, make_settings
 from tests.integration.test_mediasms_api import Login
-from todoke.api.compat.mediasms.hooks import MediaSmsHooks, PreparedLinks
-from todoke.api.compat.mediasms.params import LinkSpec
-from todoke.app import Runtime, create_app
+from todoke.app import Runtime
 from todoke.config import Settings
-from todoke.domain.message import Account
 from todoke.services.messages import JST
 from todoke.store.tables import batches, messages
 
@@ -197,43 +194,24 @@ async def test_chunks_and_many_rows(
     assert queued == 2500
 
 
-class FailingLinks:
-    """A link service that breaks while the batch is being stored."""
-
-    def __init__(self, fail_at: int) -> None:
-        self.calls = 0
-        self.fail_at = fail_at
-
-    async def prepare(
-        self, account: Account, text: str, links: Sequence[LinkSpec]
-    ) -> PreparedLinks:
-        self.calls += 1
-        if self.calls == self.fail_at:
-            raise RuntimeError("link service down")
-        return PreparedLinks(text.replace("{URL}", "https://s.example/x"))
-
-    async def attach(self, account: Account, prepared: PreparedLinks, message_id: str) -> None:
-        return None
-
-    async def clicked(self, account: Account, message_ids: Sequence[str]) -> Mapping[str, int]:
-        return {}
-
-
-@pytest.fixture
-async def failing(settings: Settings, runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, runtime)
-    app.state["mediasms_hooks"] = MediaSmsHooks(links=FailingLinks(fail_at=1500))
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40002))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
-
-
 async def test_a_batch_is_all_or_nothing(
-    runtime: Runtime, failing: httpx.AsyncClient, login: Login
+    runtime: Runtime, client: httpx.AsyncClient, login: Login, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Storing fails after 1,499 rows: nothing is queued, the stored rows are cancelled."""
+    """The link service breaks on the second chunk: nothing is queued, the stored rows (the
+    first chunk of 1,000) are cancelled."""
+    links = runtime.services.links
+    real_attach = links.attach
+    calls = []
+
+    async def attach(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("link service down")
+        return await real_attach(*args, **kwargs)
+
+    monkeypatch.setattr(links, "attach", attach)
     rows = "\n".join(f"090{i:08d}" for i in range(2000)).encode()
-    r = await failing.post(
+    r = await client.post(
         "/api3/",
         params={"smstext": "見てね {URL}", "originalurl": "https://example.jp/"},
         files={"file": ("a.csv", rows, "text/csv")},

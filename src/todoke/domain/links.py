@@ -21,7 +21,10 @@ CODE_ALPHABET = string.ascii_letters + string.digits
 # 7 characters of 62: 3.5e12 codes. Short, because the URL counts against the 660/670
 # characters of the message; unguessable enough that walking the space finds nothing useful.
 CODE_LENGTH = 7
-MAX_URL = 2048
+MAX_URL = 2048  # a link made by an API call (絶対リーチ! longUrl: 2048)
+# A link inserted into a message: MediaSMS originalurl allows 2083 characters (the old
+# browsers' limit), so per-message links do too.
+MAX_MESSAGE_URL = 2083
 MAX_NAME = 256
 MAX_ACCESS_CODE = 64
 
@@ -32,9 +35,17 @@ _HOST = re.compile(
 )
 
 
+_CODE_SPACE = len(CODE_ALPHABET) ** CODE_LENGTH
+
+
 def new_code() -> str:
-    """A random short-link code."""
-    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+    """A random short-link code (uniform over the code space: one draw, base 62)."""
+    n = secrets.randbelow(_CODE_SPACE)
+    chars = []
+    for _ in range(CODE_LENGTH):
+        n, digit = divmod(n, len(CODE_ALPHABET))
+        chars.append(CODE_ALPHABET[digit])
+    return "".join(chars)
 
 
 def is_code(value: str) -> bool:
@@ -42,17 +53,18 @@ def is_code(value: str) -> bool:
     return _CODE.fullmatch(value) is not None
 
 
-def check_long_url(url: str, *, field: str = "longUrl") -> str:
-    """The URL a link redirects to: http(s), a host, at most 2048 characters, no spaces.
+def check_long_url(url: str, *, field: str = "longUrl", max_length: int = MAX_URL) -> str:
+    """The URL a link redirects to: http(s), a host, at most ``max_length`` characters (2048
+    by default), no spaces.
 
     Anything else (``javascript:``, ``data:``, relative URLs) is refused: a redirect to it
     would run in the recipient's browser.
     """
     if not url:
         raise InvalidInput(f"{field} must not be empty", field=field, code="empty")
-    if len(url) > MAX_URL:
+    if len(url) > max_length:
         raise InvalidInput(
-            f"{field} is longer than {MAX_URL} characters", field=field, code="too_long"
+            f"{field} is longer than {max_length} characters", field=field, code="too_long"
         )
     if any(c.isspace() or ord(c) < 0x20 or ord(c) == 0x7F for c in url):
         raise InvalidInput(f"{field} must not contain spaces", field=field, code="invalid_url")

@@ -16,6 +16,8 @@ from todoke.errors import InvalidInput
 MAX_TITLE = 200
 MAX_CONTENT = 2000
 MAX_PARAMETER_VALUE = 660
+# A template's number (per account) is what MediaSMS ``smstextid`` names: 0-999999.
+MAX_NUMBER = 999_999
 
 _PARAM = re.compile(r"\{\{\s*([^{}\s]{1,64})\s*\}\}")
 _OPEN = re.compile(r"\{\{")
@@ -52,6 +54,15 @@ def check(title: str, content: str) -> None:
             field="content",
             code="invalid_parameter",
         )
+
+
+def check_number(number: int, *, field: str = "number") -> int:
+    """A template number: 0 to 999999 (the range of MediaSMS ``smstextid``)."""
+    if isinstance(number, bool) or not 0 <= number <= MAX_NUMBER:
+        raise InvalidInput(
+            f"{field} must be a number from 0 to {MAX_NUMBER}", field=field, code="invalid_number"
+        )
+    return number
 
 
 def render(content: str, params: Mapping[str, str], *, field: str = "templateParams") -> str:

@@ -7,12 +7,16 @@ in one statement, and answer. If loading fails half-way, or the process dies, th
 messages never leave: the batch is marked ``failed`` (or, found stale later, ``abandoned``)
 and its messages are cancelled. So a client that got no answer may upload the file again
 without sending anything twice.
+
+Each row is a :class:`~todoke.services.compose.Draft`, stored through the
+:class:`~todoke.services.compose.Composer` (the send path with templates and tracked links):
+a chunk's per-message links are committed before its messages, one insert per chunk.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Protocol
 
@@ -22,12 +26,14 @@ from todoke.domain import status
 from todoke.domain.ids import time_ordered_id
 from todoke.domain.message import Account, Message
 from todoke.errors import TodokeError
-from todoke.services.messages import MessageService, SendRequest, now_ms
+from todoke.services.compose import Composer, Draft
+from todoke.services.messages import MessageService, now_ms
 
 log = structlog.get_logger(__name__)
 
 LOADING, READY, FAILED, ABANDONED = "loading", "ready", "failed", "abandoned"
 _STALE_MS = 10 * 60 * 1000  # a loading batch untouched this long belongs to a dead process
+_IN_FLIGHT = 2  # chunks being stored at once (memory: this many chunks, plus one being read)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,36 +113,39 @@ class BatchLoad:
 class BatchService:
     """Create, load, release and read batches."""
 
-    def __init__(self, store: BatchStorePort, messages: MessageService) -> None:
+    def __init__(self, store: BatchStorePort, messages: MessageService, composer: Composer) -> None:
         self._store = store
         self._messages = messages
+        self._composer = composer
 
     async def load(
         self,
         account: Account,
-        chunks: AsyncIterator[Sequence[tuple[int, SendRequest]]],
+        chunks: AsyncIterator[Sequence[tuple[int, Draft]]],
         *,
         source: str,
         tally: Tally,
         filename: str | None = None,
-        after_chunk: Callable[[Sequence[tuple[int, Message | Exception]]], Awaitable[None]]
-        | None = None,
     ) -> BatchLoad:
-        """Store every chunk of (row number, request) as held messages of a new batch, then
+        """Store every chunk of (row number, draft) as held messages of a new batch, then
         release them all at once. The batch is created with the first chunk (none: no
-        batch). ``tally`` gives the file's totals as the chunks are produced;
-        ``after_chunk`` sees each stored chunk's results. Raises what producing or storing
-        raised, after cancelling what was stored."""
+        batch). ``tally`` gives the file's totals as the chunks are produced. A draft the
+        composer refuses (its final text, a link) is a refused row. Raises what producing or
+        storing raised, after cancelling what was stored."""
         batch: Batch | None = None
         counts = {"accepted": 0}
         refused: list[tuple[int, Exception]] = []
-        # One chunk is stored while the next one is produced: reading and checking rows
-        # (CPU) overlaps the commit of the previous chunk (I/O).
-        storing: asyncio.Task[None] | None = None
+        # Chunks are stored while the next one is produced: reading and checking rows (CPU)
+        # overlaps the commits (I/O). Two chunks in flight let the group committer put one
+        # chunk's links and the previous chunk's messages in one transaction.
+        storing: list[asyncio.Task[None]] = []
 
-        async def store(target: Batch, chunk: Sequence[tuple[int, SendRequest]]) -> None:
-            requests = [replace(req, batch_id=target.id, hold=True) for _, req in chunk]
-            results = await self._messages.send(account, requests)
+        async def store(target: Batch, chunk: Sequence[tuple[int, Draft]]) -> None:
+            drafts = [
+                replace(d, request=replace(d.request, batch_id=target.id, hold=True))
+                for _, d in chunk
+            ]
+            results = await self._composer.send(account, drafts)
             assert isinstance(results, list)
             done = [(row, r) for (row, _), r in zip(chunk, results, strict=True)]
             for row, result in done:
@@ -144,8 +153,6 @@ class BatchService:
                     counts["accepted"] += 1
                 else:
                     refused.append((row, result))
-            if after_chunk is not None:
-                await after_chunk(done)
             await self._progress(target, tally, counts["accepted"], len(refused))
 
         try:
@@ -153,16 +160,15 @@ class BatchService:
                 async for chunk in chunks:
                     if batch is None:
                         batch = await self._create(account, source, tally, filename)
-                    if storing is not None:
-                        await storing
-                    storing = asyncio.create_task(store(batch, chunk))
+                    if len(storing) >= _IN_FLIGHT:
+                        await storing.pop(0)
+                    storing.append(asyncio.create_task(store(batch, chunk)))
             finally:
-                if storing is not None:
-                    # Never leave a write running behind a failure: its rows must be
-                    # stored (and then cancelled with the batch) or not at all.
-                    await asyncio.gather(storing, return_exceptions=True)
-            if storing is not None:
-                storing.result()  # re-raise a failure of the last chunk
+                # Never leave a write running behind a failure: its rows must be stored (and
+                # then cancelled with the batch) or not at all.
+                await asyncio.gather(*storing, return_exceptions=True)
+            for task in storing:
+                task.result()  # re-raise a failure of the last chunks
             if batch is None:
                 return BatchLoad(None, refused)
             await self._progress(batch, tally, counts["accepted"], len(refused))

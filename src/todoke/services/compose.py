@@ -10,11 +10,15 @@ like any other invalid item of a batch.
 Order of writes: the per-message links are committed first, then the messages (a stored
 message never points at a missing link); the links of messages that were then refused are
 deleted again.
+
+A draft may carry its edge's own rule for the final text (``check``: MediaSMS counts
+Shift_JIS bytes of the text *with* the short URLs in it); a text it refuses is refused in
+its place like any other invalid item.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from todoke.domain.ids import time_ordered_id
@@ -30,16 +34,23 @@ from todoke.services.templates import TemplateService
 class Draft:
     """One send as an edge received it. With ``template_id`` the text comes from the
     template (``request.text`` must then be empty); ``links`` maps placeholder names to
-    where they go."""
+    where they go. ``check`` (optional) is the edge's rule for the final text: it raises
+    :class:`InvalidInput` to refuse it."""
 
     request: SendRequest
     template_id: str | None = None
     template_params: Mapping[str, str] | None = None
     links: Mapping[str, LinkTarget] | None = None
+    check: Callable[[str], None] | None = None
 
     @property
     def plain(self) -> bool:
-        return self.template_id is None and not self.links and not self.template_params
+        return (
+            self.template_id is None
+            and not self.links
+            and not self.template_params
+            and self.check is None
+        )
 
 
 class Composer:
@@ -71,9 +82,15 @@ class Composer:
             if isinstance(text, Exception):
                 slots.append(text)
                 continue
-            request = replace(draft.request, text=text[0], message_id=text[1])
             if text[1] is not None:
                 created.append(text[1])
+            if draft.check is not None:
+                try:
+                    draft.check(text[0])
+                except InvalidInput as exc:
+                    slots.append(exc)  # its links, if any, are discarded below
+                    continue
+            request = replace(draft.request, text=text[0], message_id=text[1])
             ready.append(request)
             slots.append(len(ready) - 1)
 

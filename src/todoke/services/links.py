@@ -10,7 +10,9 @@ account's own short-link domain).
   it was made from (``parent_id``), if any.
 * A click on a per-message link makes the message billable: ``billable_parts`` becomes
   ``parts`` if it was lower (MediaSMS bills リダイレクト like 送信済: the recipient evidently
-  received it, whatever the receipt said or did not say).
+  received it, whatever the receipt said or did not say) -- once the message has been handed
+  to a carrier: a click before that (the account opening the text it was shown) is counted
+  but bills nothing.
 * After a click is committed, ``on_click`` (when set) receives a :class:`ClickEvent`; the
   composition root wires it to the webhook outbox.
 * An access code (MediaSMS ``originalurlcode``) makes the redirect ask for it first. Wrong
@@ -162,6 +164,12 @@ class LinkStorePort(Protocol):
 
     async def get_many(self, account_id: int, link_ids: Sequence[str]) -> list[Link]: ...
 
+    async def clicks_by_message(
+        self, account_id: int, message_ids: Sequence[str]
+    ) -> dict[str, int]:
+        """Clicks on the per-message links of each message (only messages with a click)."""
+        ...
+
     async def by_code(self, code: str) -> Link | None: ...
 
     async def list_links(
@@ -215,9 +223,17 @@ class LinkService:
 
     def short_url(self, link: Link) -> str:
         """The URL a recipient opens."""
-        if link.domain:
-            return f"{self._policy.custom_scheme}://{link.domain}/s/{link.code}"
-        return f"{self._policy.base_url.rstrip('/')}/{link.code}"
+        return self._url(link.domain, link.code)
+
+    def _url(self, domain: str | None, code: str) -> str:
+        if domain:
+            return f"{self._policy.custom_scheme}://{domain}/s/{code}"
+        return f"{self._policy.base_url.rstrip('/')}/{code}"
+
+    def sample_url(self) -> str:
+        """A URL exactly as long as that of any new link on the platform's host (codes have
+        one length), to check a text's length rules before its links exist."""
+        return f"{self._policy.base_url.rstrip('/')}/{'x' * rules.CODE_LENGTH}"
 
     # --- the account's links -----------------------------------------------------------
 
@@ -272,6 +288,16 @@ class LinkService:
         await self.get(account, link_id)
         return await self._store.clicks(account.id, link_id, before_id=before_id, limit=limit)
 
+    async def clicks_by_message(
+        self, account: Account, message_ids: Sequence[str]
+    ) -> dict[str, int]:
+        """Clicks per message id, for the messages among ``message_ids`` whose inserted links
+        were opened (MediaSMS shows them as リダイレクト)."""
+        wanted = [i for i in message_ids if "\x00" not in i]
+        if not wanted:
+            return {}
+        return await self._store.clicks_by_message(account.id, wanted)
+
     async def disable(self, account: Account, link_id: str) -> Link:
         """The link stops redirecting (its counts stay)."""
         return await self._store.disable(account.id, link_id, at=now_ms())
@@ -298,9 +324,14 @@ class LinkService:
             {p.id: p for p in await self._store.get_many(account.id, wanted)} if wanted else {}
         )
         planned: list[list[tuple[str, Link]] | Exception] = []
+        # A batch often repeats one URL (a CSV file's originalurl): check each one once.
+        checked: dict[tuple[str, str], str] = {}
+        name = default_name(now)
         for message_id, text, targets in drafts:
             try:
-                planned.append(self._plan(account, message_id, text, targets, parents, now))
+                planned.append(
+                    self._plan(account, message_id, text, targets, parents, now, checked, name)
+                )
             except InvalidInput as exc:
                 planned.append(exc)
         rows = [link for p in planned if isinstance(p, list) for _, link in p]
@@ -310,7 +341,7 @@ class LinkService:
             if isinstance(plan, Exception):
                 out.append(plan)
                 continue
-            urls = {name: self.short_url(replace(link, code=next(codes))) for name, link in plan}
+            urls = {name: self._url(link.domain, next(codes)) for name, link in plan}
             out.append(rules.render_placeholders(text, urls))
         return out
 
@@ -331,6 +362,8 @@ class LinkService:
         targets: Mapping[str, LinkTarget],
         parents: Mapping[str, Link],
         now: int,
+        checked: dict[tuple[str, str], str],
+        default: str,
     ) -> list[tuple[str, Link]]:
         plan: list[tuple[str, Link]] = []
         for name, target in targets.items():
@@ -353,7 +386,12 @@ class LinkService:
                     )
                 long_url = parent.long_url
             elif target.long_url is not None:
-                long_url = rules.check_long_url(target.long_url, field=where)
+                key = (target.long_url, where)
+                if key not in checked:
+                    checked[key] = rules.check_long_url(
+                        target.long_url, field=where, max_length=rules.MAX_MESSAGE_URL
+                    )
+                long_url = checked[key]
             else:
                 raise InvalidInput(f"{where} needs a URL or a link id", field=where)
             code = (
@@ -367,24 +405,14 @@ class LinkService:
                 long_url=long_url,
                 name=rules.check_name(target.name, field=where)
                 if target.name
-                else (parent.name if parent else default_name(now)),
+                else (parent.name if parent else default),
                 access_code=code,
                 domain=parent.domain if parent else None,
+                parent=parent,
+                message_id=message_id,
+                placeholder=name,
             )
-            if code is None and parent is not None:
-                # The parent's code protects its copies too (its hash is salted with its id).
-                link = replace(link, access_code_hash=parent.access_code_hash)
-            plan.append(
-                (
-                    name,
-                    replace(
-                        link,
-                        parent_id=parent.id if parent else None,
-                        message_id=message_id,
-                        placeholder=name,
-                    ),
-                )
-            )
+            plan.append((name, link))
         return plan
 
     @staticmethod
@@ -396,8 +424,18 @@ class LinkService:
         name: str,
         access_code: str | None,
         domain: str | None,
+        parent: Link | None = None,
+        message_id: str | None = None,
+        placeholder: str | None = None,
     ) -> Link:
         link_id = time_ordered_id(now)
+        code_hash: str | None
+        if access_code:
+            code_hash = rules.access_code_hash(link_id, access_code)
+        else:
+            # A per-message copy without its own code is protected by its parent's (whose
+            # hash is salted with the parent's id).
+            code_hash = parent.access_code_hash if parent is not None else None
         return Link(
             id=link_id,
             account_id=account.id,
@@ -406,7 +444,10 @@ class LinkService:
             name=name,
             created_at=now,
             domain=domain,
-            access_code_hash=rules.access_code_hash(link_id, access_code) if access_code else None,
+            access_code_hash=code_hash,
+            parent_id=parent.id if parent is not None else None,
+            message_id=message_id,
+            placeholder=placeholder,
         )
 
     # --- the public redirect ---------------------------------------------------------

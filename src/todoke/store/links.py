@@ -103,6 +103,25 @@ class LinkStore:
                 out.extend(_row_to_link(r) for r in rows)
         return out
 
+    async def clicks_by_message(
+        self, account_id: int, message_ids: Sequence[str]
+    ) -> dict[str, int]:
+        c = links.c
+        out: dict[str, int] = {}
+        async with self._db.connect() as conn:
+            for i in range(0, len(message_ids), _CHUNK):
+                rows = await conn.execute(
+                    sa.select(c.message_id, sa.func.sum(c.clicks).label("clicks"))
+                    .where(
+                        c.account_id == account_id,
+                        c.message_id.in_(message_ids[i : i + _CHUNK]),
+                        c.clicks > 0,
+                    )
+                    .group_by(c.message_id)
+                )
+                out.update((r.message_id, int(r.clicks)) for r in rows)
+        return out
+
     async def by_code(self, code: str) -> Link | None:
         async with self._db.connect() as conn:
             row = (await conn.execute(sa.select(links).where(links.c.code == code))).first()
@@ -268,6 +287,8 @@ async def _click_handler(conn: AsyncConnection, jobs: Sequence[_Click]) -> list[
                     m.id == link.message_id,
                     m.account_id == link.account_id,
                     m.billable_parts < m.parts,
+                    # Only a message that left can have been opened by its recipient.
+                    m.sent_at.is_not(None),
                 )
                 .values(billable_parts=m.parts)
             )

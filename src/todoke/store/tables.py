@@ -345,7 +345,8 @@ links = sa.Table(
     ),
     sa.Column("code", sa.String(16), nullable=False, unique=True),
     sa.Column("domain", sa.String(255), nullable=True),  # NULL: the platform's short base URL
-    sa.Column("long_url", sa.String(2048), nullable=False),
+    # 2083: MediaSMS originalurl* (per-message links); links made by API calls stay <= 2048.
+    sa.Column("long_url", sa.String(2083), nullable=False),
     sa.Column("name", sa.String(256), nullable=False),
     # SHA-256 of link id + access code (MediaSMS originalurlcode); NULL: no code asked.
     sa.Column("access_code_hash", sa.String(64), nullable=True),
@@ -616,4 +617,24 @@ sa.Index(
     messages.c.created_at,
     sqlite_where=_NOT_REJECTED,
     postgresql_where=_NOT_REJECTED,
+)
+
+# --- template numbers (MediaSMS smstextid), migration 0008 -----------------------------------
+
+# A template's number: per account, what MediaSMS ``smstextid`` names (0-999999). Assigned
+# from ``template_counters`` (never reused after a delete) or given when the template is made.
+templates.append_column(sa.Column("number", sa.Integer, nullable=False))
+templates.append_constraint(sa.UniqueConstraint(templates.c.account_id, templates.c.number))
+
+# The highest template number an account has ever had: the next one is this + 1.
+template_counters = sa.Table(
+    "template_counters",
+    metadata,
+    sa.Column(
+        "account_id",
+        sa.BigInteger,
+        sa.ForeignKey("accounts.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("last_number", sa.Integer, nullable=False),
 )

@@ -1,4 +1,5 @@
-"""``/v1/templates``: templates (定型文) with ``{{parameters}}``."""
+"""``/v1/templates``: templates (定型文) with ``{{parameters}}``, each with a per-account
+``number`` (what MediaSMS ``smstextid`` names)."""
 
 from __future__ import annotations
 
@@ -13,15 +14,26 @@ from todoke.api.v1.schemas import iso
 from todoke.domain import templates as rules
 from todoke.services.templates import Template
 
+Number = Annotated[
+    int,
+    msgspec.Meta(
+        ge=0,
+        le=rules.MAX_NUMBER,
+        description="Per-account template number (MediaSMS smstextid); default: next free",
+    ),
+]
+
 
 class TemplateIn(msgspec.Struct, forbid_unknown_fields=True):
     title: Annotated[str, msgspec.Meta(max_length=rules.MAX_TITLE)]
     content: Annotated[str, msgspec.Meta(max_length=rules.MAX_CONTENT)]
+    number: Number | None = None
 
 
 class TemplatePatch(msgspec.Struct, forbid_unknown_fields=True):
     title: Annotated[str, msgspec.Meta(max_length=rules.MAX_TITLE)] | None = None
     content: Annotated[str, msgspec.Meta(max_length=rules.MAX_CONTENT)] | None = None
+    number: Number | None = None
 
 
 class TemplateOut(msgspec.Struct, rename="camel"):
@@ -31,6 +43,7 @@ class TemplateOut(msgspec.Struct, rename="camel"):
     parameters: list[str]
     created_at: str
     updated_at: str
+    number: int
 
 
 class TemplateListOut(msgspec.Struct):
@@ -45,6 +58,7 @@ def template_out(t: Template) -> TemplateOut:
         parameters=t.parameters,
         created_at=iso(t.created_at) or "",
         updated_at=iso(t.updated_at) or "",
+        number=t.number,
     )
 
 
@@ -56,7 +70,9 @@ class TemplatesController(Controller):
     async def create(
         self, request: Request[Any, Any, Any], account: AccountDep, data: JSONBody[TemplateIn]
     ) -> TemplateOut:
-        t = await services_of(request).templates.create(account, data.title, data.content)
+        t = await services_of(request).templates.create(
+            account, data.title, data.content, number=data.number
+        )
         return template_out(t)
 
     @get("/", summary="List the account's templates")
@@ -81,7 +97,7 @@ class TemplatesController(Controller):
         data: JSONBody[TemplatePatch],
     ) -> TemplateOut:
         t = await services_of(request).templates.update(
-            account, template_id, title=data.title, content=data.content
+            account, template_id, title=data.title, content=data.content, number=data.number
         )
         return template_out(t)
 

@@ -164,7 +164,13 @@ def code_for(exc: BaseException) -> int:
     if isinstance(exc, errors.InvalidInput):
         if exc.field in ("senddatetime", "scheduleAt") and exc.code in ("past_time", "too_far"):
             return TIME  # a well-formed time that cannot be used
-        return FIELD_CODES.get(exc.field or "", FAILURE)
+        field = exc.field or ""
+        if field.startswith("links.URL"):  # the link service, on {URL}..{URL4}
+            kind = "originalurlcode" if exc.code == "invalid_access_code" else "originalurl"
+            return FIELD_CODES.get(kind + field.removeprefix("links.URL"), FAILURE)
+        if field == "templateId" or field.startswith("templateParams"):
+            return TEXT_ID  # the template service
+        return FIELD_CODES.get(field, FAILURE)
     if isinstance(exc, errors.DuplicateClientTag):
         return SMS_ID_NOT_UNIQUE
     if isinstance(exc, errors.NotFound):

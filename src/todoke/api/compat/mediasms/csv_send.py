@@ -22,12 +22,15 @@ column 1 holds no digit is a header and is skipped. Rows may have fewer columns.
 
 Request parameters: ``encode`` (``utf8`` or ``shiftjis``; absent: detected, UTF-8 with or
 without BOM, else Shift_JIS as Windows writes it, cp932), ``smstexttype`` (``csv`` | ``id``),
-``smstext``/``smstextid``, ``status``, ``senddatetime``, ``originalurl*`` as in ``/api/``.
+``smstext``/``smstextid``, ``status``, ``senddatetime``, ``originalurl*`` as in ``/api/``:
+each row's ``{URL…}`` becomes its own tracked link (``drafts``).
 
 The file is first decoded once (its encoding is settled before anything is stored), then
 read once: every row is checked (a refused row gets its parameter's code) and the valid rows
-are stored as held messages of one batch, released together when the whole file has been
-read (``services/batches``: all or nothing; memory stays at one chunk of rows). The answer::
+are stored as held messages of one batch through the composer (each chunk's links, then its
+messages), released together when the whole file has been read (``services/batches``: all
+or nothing; memory stays at one chunk of rows, plus the account's templates when the file
+names them). The answer::
 
     200                        (550 when no row is valid; 596/597/591 for the file itself)
     <batch id>                 (the csvid; empty when nothing was stored)
@@ -48,12 +51,11 @@ from litestar import Request, Response
 
 from todoke.api.auth import services_of
 from todoke.api.compat.mediasms import codes
+from todoke.api.compat.mediasms.drafts import draft_of, template_body, text_rule
 from todoke.api.compat.mediasms.edge import Params, answer
-from todoke.api.compat.mediasms.hooks import PreparedLinks, hooks_of
 from todoke.api.compat.mediasms.params import (
     LinkSpec,
     check_placeholders,
-    check_text,
     given,
     parse_datetime,
     parse_links,
@@ -65,10 +67,12 @@ from todoke.api.compat.mediasms.params import (
 )
 from todoke.api.compat.mediasms.records import facade_data
 from todoke.domain import phone, text
-from todoke.domain.message import Account, Message
+from todoke.domain.message import Account
 from todoke.errors import InvalidInput, TodokeError
+from todoke.services.compose import Draft
 from todoke.services.mediasms import MediaSmsLogin
 from todoke.services.messages import MessageService, SendRequest, now_ms
+from todoke.services.templates import Template
 
 CHUNK_ROWS = 1000  # rows per stored chunk (one group-commit transaction each)
 MAX_REPORTED = 10_000  # refused rows listed in the answer
@@ -88,7 +92,10 @@ class _Plan:
     schedule_at: Any
     links: tuple[LinkSpec, ...]
     encoding: str | None  # None: detect
-    templates: dict[int, str | None] = field(default_factory=dict)
+    sample_url: str  # as long as a short link's URL (the text rules are checked with it)
+    # The account's templates by number, read once when the first row needs one (at most
+    # MAX_TEMPLATES_PER_ACCOUNT, so memory stays bounded whatever the file holds).
+    templates: dict[int, Template] | None = None
 
 
 @dataclass(slots=True)
@@ -107,7 +114,7 @@ class _Report:
             self.refused.append((line, number, code))
 
 
-def _plan(values: dict[str, str]) -> _Plan:
+def _plan(values: dict[str, str], sample_url: str) -> _Plan:
     text_type = given(values, "smstexttype")
     if text_type is not None and text_type not in ("csv", "id"):
         raise InvalidInput("smstexttype must be csv or id", field="smstexttype")
@@ -132,6 +139,7 @@ def _plan(values: dict[str, str]) -> _Plan:
         schedule_at=schedule_at,
         links=links,
         encoding=_ENCODINGS[encode.lower()] if encode else None,
+        sample_url=sample_url,
     )
 
 
@@ -159,9 +167,9 @@ async def _row_request(
     login: MediaSmsLogin,
     plan: _Plan,
     row: Sequence[str],
-) -> tuple[SendRequest, PreparedLinks | None]:
-    """The send request of one row (with its links made); raises ``InvalidInput`` naming
-    the parameter."""
+) -> Draft:
+    """The draft of one row (its links are made when its chunk is stored); raises
+    ``InvalidInput`` naming the parameter."""
     to = parse_mobilenumber(_col(row, 1) or None)
     text_id: int | None = None
     if plan.text_type == "csv":
@@ -186,43 +194,34 @@ async def _row_request(
         titles["smstitle"] = parse_title(title, "smstitle")
     smsid = parse_smsid(_col(row, 11) or None, required=plan.notify)
     check_placeholders(body, plan.links)
-    prepared = None
-    used = [link for link in plan.links if link.placeholder in body]  # others: unused
-    if used:
-        prepared = await hooks_of(request).links.prepare(login.account, body, used)
-        body = prepared.text
-    check_text(
-        body,
-        long_message=login.profile.long_message,
-        carrier=phone.carrier_of_block(to),
-    )
-    return SendRequest(
-        to=to,
-        text=body,
-        client_tag=smsid,
-        schedule_at=plan.schedule_at,
-        max_characters=text.MEDIASMS_LONG_BYTES,
-        facade_data=facade_data(
-            plan.notify,
-            smsid=smsid,
-            titles=titles,
-            info=[_col(row, n) for n in range(2, 7)],
-            text_id=text_id,
+    return draft_of(
+        SendRequest(
+            to=to,
+            text=body,
+            client_tag=smsid,
+            schedule_at=plan.schedule_at,
+            max_characters=text.MEDIASMS_LONG_BYTES,
+            facade_data=facade_data(
+                plan.notify,
+                smsid=smsid,
+                titles=titles,
+                info=[_col(row, n) for n in range(2, 7)],
+                text_id=text_id,
+            ),
         ),
-    ), prepared
+        plan.links,
+        rule=text_rule(long_message=login.profile.long_message, carrier=phone.carrier_of_block(to)),
+        sample_url=plan.sample_url,
+    )
 
 
 async def _template(
-    request: Request[Any, Any, Any], account: Account, plan: _Plan, template_id: int
+    request: Request[Any, Any, Any], account: Account, plan: _Plan, number: int
 ) -> str:
-    if template_id not in plan.templates:
-        plan.templates[template_id] = await hooks_of(request).templates.template_text(
-            account, template_id
-        )
-    found = plan.templates[template_id]
-    if found is None:
-        raise InvalidInput(f"no template {template_id}", field="smstextid")
-    return found
+    if plan.templates is None:
+        every = await services_of(request).templates.list_all(account)
+        plan.templates = {t.number: t for t in every}
+    return template_body(plan.templates.get(number), number)
 
 
 def _detect(stream: IO[bytes], declared: str | None) -> str:
@@ -251,28 +250,25 @@ async def _chunks(
     stream: IO[bytes],
     encoding: str,
     report: _Report,
-    prepared: dict[int, PreparedLinks],
-) -> AsyncIterator[list[tuple[int, SendRequest]]]:
+) -> AsyncIterator[list[tuple[int, Draft]]]:
     """Check every row (refusals go to ``report``) and yield the valid ones in chunks."""
     seen_ids: set[str] = set()
-    chunk: list[tuple[int, SendRequest]] = []
+    chunk: list[tuple[int, Draft]] = []
     for line, row in _rows(stream, encoding):
         report.rows += 1
         if report.rows % _YIELD_EVERY == 0:
             await asyncio.sleep(0)  # let other requests run while a large file is read
         try:
-            req, links = await _row_request(request, login, plan, row)
+            draft = await _row_request(request, login, plan, row)
         except InvalidInput as exc:
             report.refuse(line, _col(row, 1), codes.code_for(exc))
             continue
-        if req.client_tag is not None:
-            if req.client_tag in seen_ids:
+        if (smsid := draft.request.client_tag) is not None:
+            if smsid in seen_ids:
                 report.refuse(line, _col(row, 1), codes.SMS_ID_NOT_UNIQUE)
                 continue
-            seen_ids.add(req.client_tag)
-        if links is not None:
-            prepared[line] = links
-        chunk.append((line, req))
+            seen_ids.add(smsid)
+        chunk.append((line, draft))
         if len(chunk) >= CHUNK_ROWS:
             yield chunk
             chunk = []
@@ -303,29 +299,19 @@ async def send_csv(
     """Check the whole file and store its valid rows as one batch, released at the end."""
     if params.file is None:
         raise InvalidInput("a multipart part named file is required", field="file")
-    plan = _plan(params.values)
+    plan = _plan(params.values, services_of(request).links.sample_url())
     stream: IO[bytes] = params.file.file
     encoding = _detect(stream, plan.encoding)
     batches = services_of(request).batches
     assert batches is not None
     report = _Report()
-    prepared: dict[int, PreparedLinks] = {}
-
-    async def attach(results: Sequence[tuple[int, Message | Exception]]) -> None:
-        links = hooks_of(request).links
-        for line, result in results:
-            handle = prepared.pop(line, None)
-            if handle is not None and isinstance(result, Message):
-                await links.attach(login.account, handle, result.id)
-
     try:
         loaded = await batches.load(
             login.account,
-            _chunks(request, login, plan, stream, encoding, report, prepared),
+            _chunks(request, login, plan, stream, encoding, report),
             source="mediasms_csv",
             tally=report,
             filename=params.file.filename,
-            after_chunk=attach,
         )
     except csv.Error:
         raise InvalidInput("the file is not CSV", field="file") from None

@@ -87,15 +87,20 @@ def carrier_of(message: Message) -> Carrier | None:
 
 
 def status_of(message: Message, *, clicked: bool = False) -> MediaSmsStatus:
-    """The MediaSMS status: 送信前/送信中/処理中 while pending, the final one after; a
-    delivered message whose link was clicked is リダイレクト."""
+    """The MediaSMS status: 送信前/送信中/処理中 while pending, the final one after.
+
+    A message whose tracked link was clicked after it left is リダイレクト, whatever its
+    receipt said or has not said yet: the recipient opened it, and the link service made it
+    billable (``billable_parts``), so the status and the 課金通数 agree. A click that bills
+    nothing (before the message left; a docomo 一部受信 receipt after the click) leaves the
+    status as it is.
+    """
+    if clicked and message.billable_parts > 0:
+        return MEDIASMS_REDIRECT
     current = catalogue.STATUSES[message.status]
     if not current.final:
         return mediasms_pending_view(current)
-    view = mediasms_view(cause_of(message), carrier_of(message), final=True)
-    if clicked and view.billable:
-        return MEDIASMS_REDIRECT
-    return view
+    return mediasms_view(cause_of(message), carrier_of(message), final=True)
 
 
 def status_value(view: MediaSmsStatus, *, numeric: bool) -> str:

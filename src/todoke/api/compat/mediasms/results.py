@@ -32,7 +32,6 @@ from todoke.api.compat.mediasms.edge import (
     read_params,
     url_too_long,
 )
-from todoke.api.compat.mediasms.hooks import hooks_of
 from todoke.api.compat.mediasms.params import given, parse_datetime, parse_smsid
 from todoke.api.compat.mediasms.records import carrier_of, read_facade, status_of, status_value
 from todoke.api.compat.mediasms.send import ALL_METHODS
@@ -86,7 +85,7 @@ async def result_api(request: Request[Any, Any, Any]) -> Response[bytes]:
         smsid = parse_smsid(given(values, "smsid"), required=True)
         assert smsid is not None
         message = await _by_smsid(request, login, smsid)
-        clicked = await hooks_of(request).links.clicked(login.account, [message.id])
+        clicked = await services_of(request).links.clicks_by_message(login.account, [message.id])
         view = status_of(message, clicked=bool(clicked.get(message.id)))
         value = status_value(view, numeric=login.profile.numeric_status)
         return answer(codes.OK, request, lines=[value])
@@ -194,10 +193,10 @@ async def _csv_stream(
     request: Request[Any, Any, Any], login: MediaSmsLogin, start: int, end: int, encoding: str
 ) -> AsyncIterator[bytes]:
     yield _encode([CSV_HEADER], encoding)
-    links = hooks_of(request).links
+    links = services_of(request).links
     pages = mediasms_of(request).messages_between(login.account.id, start, end)
     async for page in pages:
-        clicks = await links.clicked(login.account, [m.id for m in page])
+        clicks = await links.clicks_by_message(login.account, [m.id for m in page])
         yield _encode(
             [
                 result_row(m, numeric=login.profile.numeric_status, clicks=clicks.get(m.id, 0))

@@ -1,7 +1,8 @@
 """``/api/``: the MediaSMS send API (個別方式), GET, POST form, multipart and JSON.
 
-One request, one message, through the same :class:`~todoke.services.messages.MessageService`
-as ``/v1``. A multipart POST that carries a ``file`` part is a CSV send (CSV 投入方式, see
+One request, one message, through the same composer and
+:class:`~todoke.services.messages.MessageService` as ``/v1`` (templates and tracked links:
+``drafts``). A multipart POST that carries a ``file`` part is a CSV send (CSV 投入方式, see
 ``csv_send``), as is any POST to ``/api3/``.
 """
 
@@ -14,6 +15,7 @@ from litestar import HttpMethod, Request, Response, route
 from todoke.api.auth import services_of
 from todoke.api.compat.mediasms import codes
 from todoke.api.compat.mediasms.csv_send import send_csv
+from todoke.api.compat.mediasms.drafts import draft_of, template_text, text_rule
 from todoke.api.compat.mediasms.edge import (
     Params,
     answer,
@@ -22,12 +24,10 @@ from todoke.api.compat.mediasms.edge import (
     read_params,
     url_too_long,
 )
-from todoke.api.compat.mediasms.hooks import PreparedLinks, hooks_of
-from todoke.api.compat.mediasms.params import SendSpec, check_placeholders, check_text, parse_send
+from todoke.api.compat.mediasms.params import check_placeholders, parse_send
 from todoke.api.compat.mediasms.records import facade_data
 from todoke.domain import phone, text
 from todoke.domain.message import Message
-from todoke.errors import InvalidInput
 from todoke.services.mediasms import MediaSmsLogin
 from todoke.services.messages import SendRequest
 
@@ -40,56 +40,47 @@ ALL_METHODS = [
 ]
 
 
-async def resolve_text(
-    request: Request[Any, Any, Any], login: MediaSmsLogin, spec: SendSpec
-) -> tuple[str, PreparedLinks | None]:
-    """The text to send: the template's or ``smstext``, with the links inserted, checked."""
-    hooks = hooks_of(request)
-    body = spec.text
-    if spec.text_id is not None:
-        body = await hooks.templates.template_text(login.account, spec.text_id)
-        if body is None:
-            raise InvalidInput(f"no template {spec.text_id}", field="smstextid")
-        check_placeholders(body, spec.links)
-    assert body is not None
-    prepared = None
-    used = [link for link in spec.links if link.placeholder in body]  # others: unused
-    if used:
-        prepared = await hooks.links.prepare(login.account, body, used)
-        body = prepared.text
-    carrier = spec.carrier or phone.carrier_of_block(spec.to)
-    check_text(body, long_message=login.profile.long_message, carrier=carrier)
-    return body, prepared
-
-
 async def send_one(
     request: Request[Any, Any, Any], params: Params, login: MediaSmsLogin
 ) -> Response[bytes]:
+    """One message: the template's text or ``smstext``, its ``{URL…}`` as tracked links,
+    through the composer (links committed first, then the message)."""
     spec = parse_send(params.values)
-    body, prepared = await resolve_text(request, login, spec)
-    req = SendRequest(
-        to=spec.to,
-        text=body,
-        client_tag=spec.smsid,
-        schedule_at=spec.schedule_at,
-        carrier=spec.carrier,
-        max_characters=text.MEDIASMS_LONG_BYTES,  # the façade's own rules were checked above
-        facade_data=facade_data(
-            spec.notify,
-            smsid=spec.smsid,
-            titles=spec.titles,
-            params=spec.params if login.profile.keep_params else None,
-            text_id=spec.text_id,
+    services = services_of(request)
+    body = spec.text
+    if spec.text_id is not None:
+        body = await template_text(services.templates, login.account, spec.text_id)
+        check_placeholders(body, spec.links)
+    assert body is not None
+    draft = draft_of(
+        SendRequest(
+            to=spec.to,
+            text=body,
+            client_tag=spec.smsid,
+            schedule_at=spec.schedule_at,
+            carrier=spec.carrier,
+            max_characters=text.MEDIASMS_LONG_BYTES,  # the façade's own rules: text_rule
+            facade_data=facade_data(
+                spec.notify,
+                smsid=spec.smsid,
+                titles=spec.titles,
+                params=spec.params if login.profile.keep_params else None,
+                text_id=spec.text_id,
+            ),
         ),
+        spec.links,
+        rule=text_rule(
+            long_message=login.profile.long_message,
+            carrier=spec.carrier or phone.carrier_of_block(spec.to),
+        ),
+        sample_url=services.links.sample_url(),
     )
-    results = await services_of(request).messages.send(login.account, [req])
+    results = await services.composer.send(login.account, [draft])
     assert isinstance(results, list)
     first = results[0]
     if isinstance(first, Exception):
         raise first
     assert isinstance(first, Message)
-    if prepared is not None:
-        await hooks_of(request).links.attach(login.account, prepared, first.id)
     return answer(codes.OK, request)
 
 
