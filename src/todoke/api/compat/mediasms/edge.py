@@ -20,7 +20,7 @@ import msgspec
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.datastructures import UploadFile
-from litestar.exceptions import HTTPException
+from litestar.exceptions import HTTPException, ValidationException
 
 from todoke import errors
 from todoke.api.auth import guarded_auth, services_of
@@ -107,7 +107,15 @@ def exception_handler(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return error_answer(request, exc)
 
 
-EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {Exception: exception_handler}
+# The app registers handlers for todoke's errors and Litestar's HTTP errors; a router's
+# handler wins only for a key at least as specific, so the façade names them too (the per-IP
+# limit and guarded_auth's refusals must come out as 503/555, not as /v1 JSON).
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    errors.TodokeError: exception_handler,
+    HTTPException: exception_handler,
+    ValidationException: exception_handler,
+    Exception: exception_handler,
+}
 
 
 def url_too_long(request: Request[Any, Any, Any]) -> bool:
