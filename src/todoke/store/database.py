@@ -135,6 +135,10 @@ class Database:
         try:
             async with self.engine.connect() as conn:
                 yield conn
+        except sa.exc.TimeoutError as exc:
+            # Every pooled connection is busy (a burst larger than the pool): "try again",
+            # not an internal error; the database itself is fine, so no grace period.
+            raise ServiceUnavailable("database busy: try again") from exc
         except Exception as exc:
             if not is_connection_error(exc):
                 raise
