@@ -20,7 +20,8 @@ from todoke.domain.cleaning import (
 from todoke.errors import InvalidInput
 
 NAMES = st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,8}", fullmatch=True)
-PLAIN = st.text(alphabet=st.characters(blacklist_characters="{}"), max_size=40)
+# Parameter values: anything but braces and NUL (which the renderer refuses, tested below).
+PLAIN = st.text(alphabet=st.characters(blacklist_characters="{}\x00"), max_size=40)
 
 
 @given(
@@ -95,6 +96,9 @@ def test_template_render_refusals() -> None:
     assert err.value.code == "unknown_parameter"
     with pytest.raises(InvalidInput):
         templates.check("t", "{{ has space }}")
+    with pytest.raises(InvalidInput) as err:
+        templates.render("{{a}}", {"a": "x\x00y"})
+    assert err.value.field == "templateParams.a"
     # A parameter value is not itself rendered again.
     assert templates.render("{{a}}", {"a": "{{a}}"}) == "{{a}}"
 
