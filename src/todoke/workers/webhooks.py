@@ -1,16 +1,16 @@
 """The webhook delivery loop: claim due deliveries, make one attempt each, keep chains moving.
 
-A thin loop (STYLE habit 8), like the dispatch worker: bounded concurrency
-(``max_in_flight`` requests), a stop event, a wake-up for new events, and watched side tasks:
-one repairs stuck chains now and then, one purges finished deliveries after the retention
-period. Decisions (rendering, success, backoff, dead letters) are in
+A :class:`~todoke.workers.loop.ClaimLoop` like the dispatch worker, with two watched side
+tasks: one repairs stuck chains now and then, one purges finished deliveries after the
+retention period. Decisions (rendering, success, backoff, dead letters) are in
 :class:`~todoke.services.webhooks.WebhookDeliverer`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections.abc import Coroutine, Sequence
+from typing import Any
 
 import structlog
 
@@ -18,12 +18,15 @@ from todoke.domain.webhooks import DONE_STATES
 from todoke.services.messages import now_ms
 from todoke.services.webhook_types import Delivery, WebhookStorePort
 from todoke.services.webhooks import WebhookDeliverer
+from todoke.workers.loop import ClaimLoop, every
 
 log = structlog.get_logger(__name__)
 
 
-class WebhookWorker:
+class WebhookWorker(ClaimLoop[Delivery]):
     """Runs a :class:`WebhookDeliverer` until stopped."""
+
+    name = "webhook"
 
     def __init__(
         self,
@@ -37,102 +40,36 @@ class WebhookWorker:
         retention_ms: int = 7 * 24 * 3600 * 1000,
         purge_every: float = 3600.0,
     ) -> None:
+        super().__init__(batch=batch, max_in_flight=max_in_flight, idle_poll=idle_poll)
         self._deliverer = deliverer
         self._store = store
-        self._batch = batch
-        self._max_in_flight = max_in_flight
-        self._idle_poll = idle_poll
         self._unblock_every = unblock_every
         self._retention_ms = retention_ms
         self._purge_every = purge_every
-        self._in_flight: set[asyncio.Task[None]] = set()
-        self._slot_freed = asyncio.Event()
-        self._wakeup = asyncio.Event()
-        self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
-        self.attempts = 0
-
-    def wake(self) -> None:
-        """New events may be due: look now instead of at the next poll."""
-        self._wakeup.set()
-
-    def start(self) -> None:
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="webhook-worker")
 
     async def stop(self, grace: float = 12.0) -> None:
-        """Stop claiming; let requests in flight finish (bounded by ``grace``) and record."""
-        self._stop.set()
-        self._wakeup.set()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-        if self._in_flight:
-            await asyncio.wait(self._in_flight, timeout=grace)
-        for task in self._in_flight:
-            task.cancel()
+        await super().stop(grace)
 
-    async def _run(self) -> None:
-        side = [
-            asyncio.create_task(self._every(self._unblock_every, self._unblock), name="wh-unblock"),
-            asyncio.create_task(self._every(self._purge_every, self._purge), name="wh-purge"),
+    async def claim(self, limit: int) -> Sequence[Delivery]:
+        return await self._deliverer.claim(limit)
+
+    def side_tasks(self) -> list[Coroutine[Any, Any, None]]:
+        return [
+            every(self._unblock_every, self._unblock, event="webhook.maintenance_failed"),
+            every(self._purge_every, self._purge, event="webhook.maintenance_failed"),
         ]
-        try:
-            while not self._stop.is_set():
-                capacity = self._max_in_flight - len(self._in_flight)
-                if capacity <= 0:
-                    self._slot_freed.clear()
-                    await self._slot_freed.wait()
-                    continue
-                want = min(capacity, self._batch)
-                try:
-                    claimed = await self._deliverer.claim(want)
-                except Exception as exc:  # the database may be down: keep trying
-                    log.warning("webhook.claim_failed", error=type(exc).__name__)
-                    await self._sleep(1.0)
-                    continue
-                for delivery in claimed:
-                    task = asyncio.create_task(self._one(delivery))
-                    self._in_flight.add(task)
-                    task.add_done_callback(self._done)
-                if len(claimed) < want:
-                    await self._sleep(self._idle_poll)
-        finally:
-            for task in side:
-                task.cancel()
-            await asyncio.gather(*side, return_exceptions=True)
 
-    async def _one(self, delivery: Delivery) -> None:
+    async def handle(self, item: Delivery) -> None:
         try:
-            outcome = await self._deliverer.deliver(delivery)
-            if delivery.chain is not None and outcome.state in DONE_STATES:
+            outcome = await self._deliverer.deliver(item)
+            if item.chain is not None and outcome.state in DONE_STATES:
                 self.wake()  # the next event of its chain is due now
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             # Not recorded (the database may be down): the lease runs out and it is tried
             # again, so the event is late, never lost.
-            log.warning("webhook.record_failed", delivery=delivery.id, error=type(exc).__name__)
-
-    def _done(self, task: asyncio.Task[None]) -> None:
-        self._in_flight.discard(task)
-        self.attempts += 1
-        self._slot_freed.set()
-
-    async def _sleep(self, seconds: float) -> None:
-        self._wakeup.clear()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), seconds)
-
-    async def _every(self, period: float, action: object) -> None:
-        assert callable(action)
-        while True:
-            await asyncio.sleep(period)
-            try:
-                await action()
-            except Exception as exc:
-                log.warning("webhook.maintenance_failed", error=type(exc).__name__)
+            log.warning("webhook.record_failed", delivery=item.id, error=type(exc).__name__)
 
     async def _unblock(self) -> None:
         repaired = await self._store.unblock_chains(now=now_ms(), limit=1000)
