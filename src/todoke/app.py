@@ -26,7 +26,7 @@ from todoke.api.health import healthz, readyz
 from todoke.api.links import links_router
 from todoke.api.metrics import ConnectorSample, MetricsSample, metrics
 from todoke.api.openapi_errors import document_errors
-from todoke.api.protection import ip_rate_guard
+from todoke.api.protection import ip_rate_hook
 from todoke.api.v1.batches import BatchesController
 from todoke.api.v1.blocklist import BlocklistController
 from todoke.api.v1.links import LinksController
@@ -273,7 +273,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
             BlocklistController,
         ],
         dependencies={"account": Provide(bearer_account)},
-        guards=[ip_rate_guard(rt.protection)],
+        before_request=ip_rate_hook(rt.protection),
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=openapi,
         lifespan=[lifespan],

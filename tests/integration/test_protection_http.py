@@ -12,7 +12,7 @@ from litestar import Litestar, Request, Response, Router, get
 from tests.integration.protection_helpers import client_from, freeze, running, send, tenant_of
 from todoke.api.auth import guarded_auth
 from todoke.api.errors import EXCEPTION_HANDLERS
-from todoke.api.protection import ip_rate_guard
+from todoke.api.protection import ip_rate_hook
 from todoke.errors import IpBlocked, RateLimited, Unauthenticated
 from todoke.services.protection import Protection
 from todoke.store.protection import ProtectionStore
@@ -205,7 +205,7 @@ async def test_rate_limit_refusals_reach_router_level_handlers(database_url: str
         app = Litestar(
             route_handlers=[facade],
             exception_handlers=EXCEPTION_HANDLERS,
-            guards=[ip_rate_guard(rt.protection)],
+            before_request=ip_rate_hook(rt.protection),
             state={"services": rt.services},
         )
         async with client_from(rt, "192.0.2.30", app=app) as c:
