@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 RUN_STAMP := $(VENV)/.stamp-run
 TEST_STAMP := $(VENV)/.stamp-test
+# Test processes (pytest-xdist): many tests wait on sockets and timers, so more than the cores.
+TEST_WORKERS ?= 4
 
 .PHONY: run test lint bench drills clean
 
@@ -34,7 +36,7 @@ test: $(TEST_STAMP) $(INTEROP_STAMP)  ## install the test extras and run the who
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS)
 
 bench: $(TEST_STAMP)  ## benchmarks: one table of figures (see docs/performance.md)
 	$(BIN)/python -m bench

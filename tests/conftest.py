@@ -8,8 +8,11 @@ skipping those tests.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
+import shutil
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +26,37 @@ from todoke.config import Settings
 
 PG_URL = os.environ.get("TODOKE_TEST_POSTGRES_URL", "")
 REQUIRE_PG = os.environ.get("TODOKE_TEST_REQUIRE_POSTGRES") == "1"
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+
+
+def _worker_database(url: str, worker: str) -> str:
+    """Under pytest-xdist each worker empties and fills a database of its own (``test_gw0``
+    for ``…/test``), created next to the given one on first use."""
+    import asyncpg
+
+    base, _, name = url.rpartition("/")
+    own = f"{name}_{worker}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(url.replace("postgresql://", "postgres://"), timeout=3)
+        try:
+            exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", own)
+            if not exists:
+                await conn.execute(f'CREATE DATABASE "{own}"')
+        except asyncpg.DuplicateDatabaseError:  # another run created it meanwhile
+            pass
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(create())
+    except (OSError, asyncpg.PostgresError):
+        return url  # unreachable: the probe below reports it
+    return f"{base}/{own}"
+
+
+if PG_URL and XDIST_WORKER:
+    PG_URL = _worker_database(PG_URL, XDIST_WORKER)
 
 
 def _pg_reachable() -> bool:
@@ -51,7 +85,29 @@ if REQUIRE_PG and not PG_AVAILABLE:
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
+# Which tests run on PostgreSQL as well: the storage tests (modules marked ``storage``) and
+# every end-to-end test. The rest (façade request/response rules, CLI, codecs) exercise the
+# same queries through the same store, so SQLite alone covers them; TODOKE_TEST_POSTGRES_ALL=1
+# runs every database test on both.
+PG_ALL = os.environ.get("TODOKE_TEST_POSTGRES_ALL") == "1"
+E2E_DIR = Path(__file__).parent / "e2e"
+
+
+def _runs_on_postgres(item: pytest.Item) -> bool:
+    return PG_ALL or "storage" in item.keywords or E2E_DIR in Path(item.path).parents
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kept: list[pytest.Item] = []
+    deselected: list[pytest.Item] = []
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        params = callspec.params if callspec is not None else {}
+        on_pg = "postgresql" in (params.get("database_url"), params.get("blank_database_url"))
+        (deselected if on_pg and not _runs_on_postgres(item) else kept).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = kept
     if PG_AVAILABLE:
         return
     skip = pytest.mark.skip(reason="PostgreSQL not reachable (set TODOKE_TEST_POSTGRES_URL)")
@@ -74,9 +130,85 @@ def reset_postgres(url: str) -> None:
     asyncio.run(reset())
 
 
+def empty_postgres(url: str) -> None:
+    """Empty every table of a migrated test database (much faster than migrating again); a
+    database that is not at the newest migration gets a blank schema, migrated."""
+    import asyncpg
+
+    from todoke.store.tables import metadata
+
+    async def empty() -> bool:
+        conn = await asyncpg.connect(url.replace("postgresql://", "postgres://"))
+        try:
+            version = await conn.fetchval(
+                "SELECT version_num FROM alembic_version"
+                " WHERE to_regclass('public.alembic_version') IS NOT NULL"
+            )
+            if version != _head_revision():
+                await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
+                return False
+            names = ", ".join(f'"{t}"' for t in metadata.tables)
+            await conn.execute("SET lock_timeout = '20s'")
+            await conn.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
+            return True
+        finally:
+            await conn.close()
+
+    if not asyncio.run(empty()):
+        _migrate(url)
+
+
+def _head_revision() -> str:
+    from alembic.script import ScriptDirectory
+
+    from todoke.store.database import alembic_config
+
+    global _HEAD
+    if _HEAD is None:
+        _HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head() or ""
+    return _HEAD
+
+
+_HEAD: str | None = None
+
+
+def _migrate(url: str) -> None:
+    from todoke.store.database import Database
+
+    async def migrate() -> None:
+        db = Database(url)
+        try:
+            await db.migrate()
+        finally:
+            await db.dispose()
+
+    asyncio.run(migrate())
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, made once per test process and copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "todoke.db"
+    _migrate(f"sqlite:///{path}")
+    with contextlib.closing(sqlite3.connect(path)) as conn:  # everything in the main file
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    return path
+
+
 @pytest.fixture(params=BACKENDS)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, empty database of each backend."""
+def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A database of each backend, migrated, with no rows."""
+    if request.param == "sqlite":
+        path = tmp_path / "todoke.db"
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite:///{path}"
+    empty_postgres(PG_URL)
+    return PG_URL
+
+
+@pytest.fixture(params=BACKENDS)
+def blank_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A database of each backend without a schema (for the migration tests)."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'todoke.db'}"
     reset_postgres(PG_URL)

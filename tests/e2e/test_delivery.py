@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import Tenant, make_settings
-from todoke.app import Runtime, create_app
+from tests.conftest import Tenant
+from todoke.app import Runtime
 from todoke.domain.routing import MaintenanceWindow, WindowEffect
 from todoke.services.messages import now_ms
 from todoke.store.routing import RoutingStore
@@ -28,30 +27,6 @@ UNKNOWN_NUMBER = "090-1234-9903"  # permanent
 PARTIAL = "090-1234-9906"  # docomo 一部受信 of a long message
 ABSENT_ONCE = "090-1234-9909"  # first attempt absent, then delivered
 NO_RECEIPT = "090-1234-9908"
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[Runtime]:
-    settings = make_settings(
-        database_url,
-        simulator_time_factor=0.001,
-        retry_base_seconds=0.2,
-        dispatch_lease_seconds=30,
-    )
-    rt = Runtime(settings)
-    await rt.start(delivery=True)
-    try:
-        yield rt
-    finally:
-        await rt.stop()
-
-
-@pytest.fixture
-async def api(engine: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(engine.settings, engine)
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from tests.e2e.server import ServerProcess
 
-EXAMPLES = 90  # per operation: about 1,300 requests in all
+EXAMPLES = 50  # per operation: about 720 requests in all
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +38,7 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProc
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)
 def test_v1_from_its_openapi_document(fuzz_server: ServerProcess) -> None:
     # The schemathesis pytest plugin does not run on this pytest; its strategies are driven
     # with hypothesis directly, one operation at a time.
@@ -69,4 +70,4 @@ def test_v1_from_its_openapi_document(fuzz_server: ServerProcess) -> None:
         fuzz()
     operations = set(calls)
     assert len(operations) >= 10, operations
-    assert len(calls) >= 1000, f"{len(calls)} requests over {len(operations)} operations"
+    assert len(calls) >= 650, f"{len(calls)} requests over {len(operations)} operations"

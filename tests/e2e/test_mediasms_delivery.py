@@ -10,14 +10,13 @@ import asyncio
 import csv
 import io
 import time
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 from urllib.parse import parse_qs
 
 import httpx
 import pytest
 
-from tests.conftest import Tenant, make_settings
 from tests.integration.test_mediasms_api import Login
 from todoke.api.compat.mediasms.push import (
     ResultEndpoint,
@@ -25,7 +24,7 @@ from todoke.api.compat.mediasms.push import (
     result_event,
     wants_push,
 )
-from todoke.app import Runtime, create_app
+from todoke.app import Runtime
 from todoke.domain.message import MessageFilter
 from todoke.services.messages import JST
 
@@ -36,36 +35,8 @@ ABSENT_ONCE = "09012349909"  # first attempt 圏外, then delivered
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[Runtime]:
-    settings = make_settings(
-        database_url,
-        simulator_time_factor=0.001,
-        retry_base_seconds=0.2,
-        dispatch_lease_seconds=30,
-        token_cache_seconds=60.0,
-    )
-    rt = Runtime(settings)
-    await rt.start(delivery=True)
-    try:
-        yield rt
-    finally:
-        await rt.stop()
-
-
-@pytest.fixture
-async def api(engine: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(engine.settings, engine)
-    transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 40000))
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
-
-
-@pytest.fixture
-async def login(engine: Runtime) -> Login:
-    issued = await engine.services.accounts.create("mediasms", sms_code="44444")
-    assert engine.services.mediasms is not None
-    creds = await engine.services.mediasms.issue_login(issued.account.id)
-    return Login(Tenant(issued.account.id, "44444", issued.token), creds.username, creds.password)
+def engine_overrides() -> dict[str, Any]:
+    return {"token_cache_seconds": 60.0}
 
 
 async def final_result(

@@ -9,7 +9,6 @@ import asyncio
 import random
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -17,8 +16,9 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import Tenant, make_settings
-from todoke.app import Runtime, create_app
+from tests.conftest import Tenant
+from tests.e2e.conftest import client_for, new_tenant, start_engine
+from todoke.app import Runtime
 from todoke.store.tables import message_events, messages
 from todoke.webhook_receiver import WebhookReceiver
 
@@ -29,45 +29,18 @@ ABSENT_ONCE = "090-1234-9909"
 NO_RECEIPT = "090-1234-9908"
 
 
-async def start(database_url: str, **overrides: Any) -> Runtime:
-    values: dict[str, Any] = {
-        "simulator_time_factor": 0.001,
-        "retry_base_seconds": 0.2,
-        "dispatch_lease_seconds": 30,
-        "webhooks_allow_private": True,
-        "webhooks_retry_base_seconds": 0.05,
-        "webhooks_retry_max_seconds": 0.5,
-        # These loads send many messages to a few numbers: the flooding filter (tested in
-        # the protection tests) would refuse most of them.
-        "flood_max_messages": 0,
-        "flood_max_identical": 0,
-    }
-    values.update(overrides)
-    settings = make_settings(database_url, **values)
-    rt = Runtime(settings)
-    await rt.start(delivery=True)
-    assert rt.webhook_engine is not None
-    rt.webhook_engine.worker._idle_poll = 0.02
-    return rt
+# These loads send many messages to a few numbers: the flooding filter (tested in the
+# protection tests) would refuse most of them.
+NO_FLOOD_FILTER: dict[str, Any] = {"flood_max_messages": 0, "flood_max_identical": 0}
 
 
 @pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[Runtime]:
-    rt = await start(database_url)
-    try:
-        yield rt
-    finally:
-        await rt.stop()
+def engine_overrides() -> dict[str, Any]:
+    return NO_FLOOD_FILTER
 
 
-async def client_for(rt: Runtime) -> httpx.AsyncClient:
-    transport = httpx.ASGITransport(app=create_app(rt.settings, rt), client=("127.0.0.1", 40000))
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
-
-
-async def new_tenant(rt: Runtime, code: str) -> Tenant:
-    issued = await rt.services.accounts.create(f"t{code}", sms_code=code)
-    return Tenant(issued.account.id, code, issued.token)
+async def start(database_url: str, **overrides: Any) -> Runtime:
+    return await start_engine(database_url, **{**NO_FLOOD_FILTER, **overrides})
 
 
 async def add_endpoint(api: httpx.AsyncClient, who: Tenant, url: str) -> dict[str, Any]:
@@ -138,7 +111,7 @@ def webhook_history(received: list[Any]) -> dict[str, list[str]]:
 async def test_a_message_life_arrives_signed_and_in_order(engine: Runtime) -> None:
     receiver = WebhookReceiver()
     await receiver.start()
-    api = await client_for(engine)
+    api = client_for(engine)
     try:
         who = await new_tenant(engine, "31311")
         ep = await add_endpoint(api, who, receiver.url)
@@ -178,7 +151,7 @@ async def test_a_message_life_arrives_signed_and_in_order(engine: Runtime) -> No
 async def test_receiver_down_under_load_gets_every_event_afterwards(engine: Runtime) -> None:
     receiver = WebhookReceiver()
     await receiver.start()
-    api = await client_for(engine)
+    api = client_for(engine)
     try:
         who = await new_tenant(engine, "31312")
         ep = await add_endpoint(api, who, receiver.url)
@@ -227,7 +200,7 @@ async def test_a_reply_is_stored_linked_and_pushed(database_url: str) -> None:
     rt = await start(database_url, simulator_mo_reply_rate=1.0)
     receiver = WebhookReceiver()
     await receiver.start()
-    api = await client_for(rt)
+    api = client_for(rt)
     try:
         who = await new_tenant(rt, "31313")
         other = await new_tenant(rt, "31314")
@@ -290,7 +263,7 @@ def _recount(rows: list[Any]) -> dict[tuple[str, str], Counter[str]]:
 
 
 async def test_usage_equals_a_recount_after_a_randomized_load(engine: Runtime) -> None:
-    api = await client_for(engine)
+    api = client_for(engine)
     try:
         who = await new_tenant(engine, "31315")
         rng = random.Random(11)
@@ -383,7 +356,7 @@ async def test_an_opt_out_reply_blocks_the_number_and_emits_an_event(database_ur
     rt = await start(database_url)
     receiver = WebhookReceiver()
     await receiver.start()
-    api = await client_for(rt)
+    api = client_for(rt)
     try:
         who = await new_tenant(rt, "41414")
         ep = await add_endpoint(api, who, receiver.url)

@@ -19,11 +19,12 @@ import httpx
 import jsonschema
 import pytest
 
-from tests.conftest import Tenant, make_settings
+from tests.conftest import Tenant
+from tests.e2e.test_delivery import wait_final
 from tests.integration.test_mediasms_api import Login
 from tests.integration.zettai_client import ZettaiClient
 from todoke.api.compat.push import MEDIASMS_FORMAT, ZETTAI_FORMAT
-from todoke.app import Runtime, create_app
+from todoke.app import Runtime
 from todoke.domain import webhooks as wh
 from todoke.webhook_receiver import Received, WebhookReceiver
 
@@ -32,36 +33,6 @@ UNKNOWN_NUMBER = "09012349903"  # 欠番: permanent failure
 ABSENT_ONCE = "09012349909"  # first attempt 圏外, then delivered
 OPENAPI = Path(__file__).parent.parent / "data" / "zettai-reach-openapi-1.4.7.json"
 DLR_SCHEMA = json.loads(OPENAPI.read_text("utf-8"))["components"]["schemas"]["DLRPushJSON"]
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[Runtime]:
-    settings = make_settings(
-        database_url,
-        simulator_time_factor=0.001,
-        retry_base_seconds=0.2,
-        dispatch_lease_seconds=30,
-        webhooks_allow_private=True,
-        webhooks_retry_base_seconds=0.05,
-        webhooks_retry_max_seconds=0.5,
-    )
-    rt = Runtime(settings)
-    await rt.start(delivery=True)
-    assert rt.webhook_engine is not None
-    rt.webhook_engine.worker._idle_poll = 0.02
-    try:
-        yield rt
-    finally:
-        await rt.stop()
-
-
-@pytest.fixture
-async def http(engine: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(
-        app=create_app(engine.settings, engine), client=("127.0.0.1", 40000)
-    )
-    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-        yield c
 
 
 @pytest.fixture
@@ -95,16 +66,16 @@ def form(r: Received) -> dict[str, str]:
     return {k: v[0] for k, v in parse_qs(r.body.decode("ascii")).items()}
 
 
-async def zettai_client(rt: Runtime, http: httpx.AsyncClient, code: str) -> ZettaiClient:
+async def zettai_client(rt: Runtime, api: httpx.AsyncClient, code: str) -> ZettaiClient:
     issued = await rt.services.accounts.create(f"zr{code}", sms_code=code)
-    return ZettaiClient(http, Tenant(issued.account.id, code, issued.token))
+    return ZettaiClient(api, Tenant(issued.account.id, code, issued.token))
 
 
 async def test_zettai_dlr_json_and_xml(
-    engine: Runtime, http: httpx.AsyncClient, receiver: WebhookReceiver
+    engine: Runtime, api: httpx.AsyncClient, receiver: WebhookReceiver
 ) -> None:
-    as_json = await zettai_client(engine, http, "44441")
-    as_xml = await zettai_client(engine, http, "44442")
+    as_json = await zettai_client(engine, api, "44441")
+    as_xml = await zettai_client(engine, api, "44442")
     xml_receiver = WebhookReceiver(status=200, path="/xml")
     await xml_receiver.start()
     try:
@@ -155,7 +126,7 @@ async def test_zettai_dlr_json_and_xml(
 
 
 async def test_mediasms_every_result_is_pushed(
-    engine: Runtime, http: httpx.AsyncClient, receiver: WebhookReceiver
+    engine: Runtime, api: httpx.AsyncClient, receiver: WebhookReceiver
 ) -> None:
     assert engine.services.mediasms is not None
     issued = await engine.services.accounts.create("mediasms", sms_code="44443")
@@ -174,9 +145,9 @@ async def test_mediasms_every_result_is_pushed(
         {"mobilenumber": DELIVER, "smstext": "届く", "smsid": "Ok1", "memo": "m"},
     )
     for params in sends:
-        r = await http.post("/api/", data={**params, "status": "1"}, auth=login.auth)
+        r = await api.post("/api/", data={**params, "status": "1"}, auth=login.auth)
         assert r.text == "200"
-    r = await http.post(  # status=0: no result push
+    r = await api.post(  # status=0: no result push
         "/api/", data={"mobilenumber": DELIVER, "smstext": "x", "smsid": "Quiet1"}, auth=login.auth
     )
     assert r.text == "200"
@@ -201,7 +172,7 @@ async def test_mediasms_every_result_is_pushed(
 
     # Numeric status from now on: the endpoint follows the settings.
     await engine.services.mediasms.update_settings(issued.account.id, numeric_status=True)
-    r = await http.post(
+    r = await api.post(
         "/api/",
         data={"mobilenumber": DELIVER, "smstext": "n", "smsid": "Num1", "status": "1"},
         auth=login.auth,
@@ -213,7 +184,7 @@ async def test_mediasms_every_result_is_pushed(
 
 
 async def test_click_emits_link_clicked(
-    engine: Runtime, http: httpx.AsyncClient, receiver: WebhookReceiver
+    engine: Runtime, api: httpx.AsyncClient, receiver: WebhookReceiver
 ) -> None:
     issued = await engine.services.accounts.create("clicks", sms_code="44444")
     who = Tenant(issued.account.id, "44444", issued.token)
@@ -221,14 +192,14 @@ async def test_click_emits_link_clicked(
         who.client_id, receiver.url, events=[wh.LINK_CLICKED]
     )
     receiver.secret = endpoint.secret
-    r = await http.post(
+    r = await api.post(
         "/v1/links",
         json={"longUrl": "https://shop.example.jp/", "name": "shop"},
         headers=who.headers,
     )
     assert r.status_code == 201, r.text
     link = r.json()
-    r = await http.post(
+    r = await api.post(
         "/v1/messages",
         json={"to": DELIVER, "text": "見てね {URL}", "links": {"URL": {"linkId": link["id"]}}},
         headers=who.headers,
@@ -236,10 +207,13 @@ async def test_click_emits_link_clicked(
     assert r.status_code == 202, r.text
     message = r.json()
     per_message = (
-        await http.get(f"/v1/links?messageId={message['id']}", headers=who.headers)
+        await api.get(f"/v1/links?messageId={message['id']}", headers=who.headers)
     ).json()["links"][0]
+    # A click on a link of a message not sent yet does not make it billable (the rule of
+    # the short links): click once it has been delivered, as a recipient would.
+    await wait_final(api, who, message["id"])
 
-    assert (await http.get(f"/s/{per_message['code']}")).status_code == 302
+    assert (await api.get(f"/s/{per_message['code']}")).status_code == 302
     [got] = await receiver.wait_for(1)
     assert got.verified is True
     assert got.payload["type"] == "link.clicked"
@@ -249,5 +223,5 @@ async def test_click_emits_link_clicked(
     # True when the click made the message billable; False when its delivery receipt had
     # already done so (the simulator may deliver before the click): billable either way.
     assert isinstance(data["messageBillable"], bool) and data["accountId"] == who.client_id
-    after = (await http.get(f"/v1/messages/{message['id']}", headers=who.headers)).json()
+    after = (await api.get(f"/v1/messages/{message['id']}", headers=who.headers)).json()
     assert after["billableParts"] == after["parts"]

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from tests.conftest import Tenant, make_settings
+from tests.conftest import Tenant
 from tests.integration.zettai_client import ZettaiClient
 from todoke.api.compat.zettai_reach import DLR_TIMEOUT_SECONDS, dlr_payload, format_dlr, should_push
 from todoke.app import Runtime, create_app
@@ -22,17 +22,6 @@ from todoke.domain.message import MessageFilter
 
 DELIVER = "09012349900"
 UNKNOWN_NUMBER = "09012349903"  # 欠番: permanent
-
-
-@pytest.fixture
-async def engine(database_url: str) -> AsyncIterator[Runtime]:
-    settings = make_settings(database_url, simulator_time_factor=0.001, retry_base_seconds=0.2)
-    rt = Runtime(settings)
-    await rt.start(delivery=True)
-    try:
-        yield rt
-    finally:
-        await rt.stop()
 
 
 @pytest.fixture

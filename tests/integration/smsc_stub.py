@@ -96,6 +96,10 @@ class StubSmsc:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        # A connection accepted just before the close gets its handler only now: let it run,
+        # then close it too (Python 3.11's Server.close leaves accepted connections open).
+        await asyncio.sleep(0.05)
+        await self.close_links()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

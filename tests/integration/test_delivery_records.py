@@ -30,6 +30,8 @@ from todoke.services.ports import ReceiptIn
 from todoke.store.delivery import DeliveryStore
 from todoke.store.tables import attempt_parts, attempts, message_events, orphan_receipts
 
+pytestmark = pytest.mark.storage  # also runs on PostgreSQL (tests/conftest.py)
+
 CONNECTOR = "smsc-a"
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 import sqlalchemy as sa
 
 from tests.conftest import Tenant
@@ -10,6 +11,8 @@ from todoke.app import Runtime
 from todoke.domain.inbound import InboundMessage
 from todoke.services.messages import now_ms
 from todoke.store.tables import attempts, messages, webhook_deliveries, webhook_events
+
+pytestmark = pytest.mark.storage  # also runs on PostgreSQL (tests/conftest.py)
 
 
 async def _sent(

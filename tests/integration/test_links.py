@@ -16,6 +16,8 @@ from todoke.services.links import ClickEvent
 from todoke.services.messages import now_ms
 from todoke.store.tables import messages
 
+pytestmark = pytest.mark.storage  # also runs on PostgreSQL (tests/conftest.py)
+
 Client = httpx.AsyncClient
 
 

@@ -18,6 +18,8 @@ from todoke.config import Settings
 from todoke.services.messages import JST
 from todoke.store.tables import batches, messages
 
+pytestmark = pytest.mark.storage  # also runs on PostgreSQL (tests/conftest.py)
+
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:

@@ -15,6 +15,8 @@ from todoke.services.accounts import AccountService
 from todoke.store.accounts import AccountStore
 from todoke.store.database import Database, is_connection_error
 
+pytestmark = pytest.mark.storage  # also runs on PostgreSQL (tests/conftest.py)
+
 
 async def test_reads_fail_fast_with_service_unavailable() -> None:
     db = Database(f"postgresql://postgres@127.0.0.1:{free_port()}/nothing", connect_timeout=2)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from tests.integration.protection_helpers import client_from, running, send, status_of, tenant_of
@@ -14,6 +15,8 @@ from todoke.app import Runtime
 from todoke.domain.protection import HOUR_MS, PLATFORM
 from todoke.services.blocklist import OptOut
 from todoke.store.tables import messages
+
+pytestmark = pytest.mark.storage  # also runs on PostgreSQL (tests/conftest.py)
 
 NUMBER = "090-1234-5678"
 E164 = "+819012345678"

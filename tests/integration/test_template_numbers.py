@@ -6,12 +6,15 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import pytest
 import sqlalchemy as sa
 from alembic import command
 
 from tests.conftest import Tenant
 from todoke.store.database import Database, alembic_config
 from todoke.store.tables import template_counters, templates
+
+pytestmark = pytest.mark.storage  # also runs on PostgreSQL (tests/conftest.py)
 
 Client = httpx.AsyncClient
 
@@ -83,9 +86,9 @@ async def test_number_can_be_changed(client: Client, tenant: Tenant) -> None:
     assert await number_of(client, tenant, "d") == 92  # the refused change took no number
 
 
-async def test_migration_numbers_existing_templates(database_url: str) -> None:
+async def test_migration_numbers_existing_templates(blank_database_url: str) -> None:
     """Templates made before 0008 get 1, 2, ... per account in creation order."""
-    db = Database(database_url)
+    db = Database(blank_database_url)
     try:
         async with db.engine.begin() as conn:
             await conn.run_sync(_upgrade_to, "0006")

@@ -29,6 +29,8 @@ from todoke.services.webhook_types import Endpoint, WebhookEvent
 from todoke.store.tables import webhook_attempts, webhook_deliveries
 from todoke.webhook_receiver import WebhookReceiver
 
+pytestmark = pytest.mark.storage  # also runs on PostgreSQL (tests/conftest.py)
+
 Client = httpx.AsyncClient
 LATER = (datetime.now() + timedelta(days=30)).isoformat(timespec="seconds")
 

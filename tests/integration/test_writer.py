@@ -14,6 +14,8 @@ from todoke.errors import ServiceUnavailable
 from todoke.store.database import Database
 from todoke.store.writer import GroupCommitter
 
+pytestmark = pytest.mark.storage  # also runs on PostgreSQL (tests/conftest.py)
+
 probe = sa.Table("probe", sa.MetaData(), sa.Column("v", sa.Integer, primary_key=True))
 
 

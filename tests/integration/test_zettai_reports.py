@@ -17,6 +17,8 @@ from todoke import errors
 from todoke.app import Runtime
 from todoke.store.tables import messages
 
+pytestmark = pytest.mark.storage  # also runs on PostgreSQL (tests/conftest.py)
+
 JST = timezone(timedelta(hours=9))
 
 

@@ -136,7 +136,7 @@ any_pdu: st.SearchStrategy[Pdu] = st.one_of(
 # --- round trips -----------------------------------------------------------------------------
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(any_pdu)
 def test_decode_inverts_encode(pdu: Pdu) -> None:
     frame = encode(pdu)
@@ -433,7 +433,7 @@ def test_garbage_raises_only_pdu_error(data: bytes) -> None:
             _decode_only_pdu_error(frame)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=800, deadline=None)
 @given(st.sampled_from(_KNOWN_IDS), u32, st.binary(max_size=120))
 def test_random_bodies_raise_only_pdu_error(command_id: int, seq: int, body: bytes) -> None:
     pdu = _decode_only_pdu_error(struct.pack(">IIII", 16 + len(body), command_id, 0, seq) + body)
@@ -471,7 +471,7 @@ def mutated(draw: st.DrawFn) -> bytes:
     return bytes(frame)
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated())
 def test_mutated_pdus_raise_only_pdu_error(data: bytes) -> None:
     pdu = _decode_only_pdu_error(data)
