@@ -3,23 +3,18 @@
     python -m bench [--database-url postgresql://…] [--quick] [--runs N]
 
 SQLite by default; PostgreSQL with ``--database-url`` or ``TODOKE_DATABASE_URL=postgresql://…``
-(its database is emptied). About five minutes by default; ``--quick`` takes one run of each,
+(its database is emptied). About ten minutes by default; ``--quick`` takes one run of each,
 shorter, with a tenth of the memory benchmark's rows (for a smoke test, not for the docs).
-
-Webhook delivery: when ``bench/webhooks.py`` exists, its ``measure(database_url, runs=…,
-quick=…)`` adds its rows (``(name, result)`` pairs); until then the table says it is pending.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import time
 from collections.abc import Callable
-from typing import Any
 
-from bench import accept, e2e, memory
+from bench import accept, e2e, memory, webhooks, zettai
 from bench.common import machine
 
 Row = tuple[str, str]
@@ -38,15 +33,6 @@ def _target(name: str) -> str:
     return next((t for key, t in TARGETS.items() if name.startswith(key)), "")
 
 
-def webhook_rows(database_url: str | None, runs: int, quick: bool) -> list[Row]:
-    try:
-        module: Any = importlib.import_module("bench.webhooks")
-    except ModuleNotFoundError:
-        return [("webhook delivery", "pending webhooks (the webhook worker lands separately)")]
-    rows: list[Row] = module.measure(database_url, runs=runs, quick=quick)
-    return rows
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--database-url", default=None)
@@ -63,7 +49,8 @@ def main() -> None:
     steps: list[Callable[[], list[Row]]] = [
         lambda: accept.measure(url, runs=runs, duration=3 if quick else 5),
         lambda: e2e.measure(url, runs=runs, messages=2_000 if quick else 5_000, connections=64)[0],
-        lambda: webhook_rows(url, runs, quick),
+        lambda: webhooks.table_rows(url, runs, quick),
+        lambda: zettai.measure(url, runs=runs, duration=3 if quick else 5),
         lambda: memory.measure(
             url,
             stored=100_000 if quick else 1_000_000,
@@ -73,7 +60,10 @@ def main() -> None:
     ]
     rows: list[Row] = []
     for step in steps:
-        rows.extend(step())
+        got = step()
+        for name, value in got:  # as they come, so a failing step leaves the others' figures
+            print(f"| {name} | {value} |", flush=True)
+        rows.extend(got)
     backend = "PostgreSQL" if (url or "").startswith("postgres") else "SQLite"
     print(f"\ntodoke benchmarks ({backend}); machine: {machine()}")
     print(f"command: python -m bench{' --quick' if quick else ''} (runs: {runs}, median of runs;")

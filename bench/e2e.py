@@ -158,7 +158,7 @@ def start_profiler(pid: int, out: Path, gil: bool = False) -> subprocess.Popen[b
     out.mkdir(parents=True, exist_ok=True)
     spy = Path(sys.executable).with_name("py-spy")
     if not spy.exists():
-        raise SystemExit("--profile needs py-spy: .venv/bin/pip install 'py-spy>=0.4'")
+        raise SystemExit("--profile needs py-spy: make bench installs it (the test extras)")
     return subprocess.Popen(
         [
             str(spy),

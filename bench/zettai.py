@@ -32,7 +32,7 @@ def measure(database_url: str | None, runs: int, duration: float) -> list[tuple[
         client_id, sms_code = found.groups()
         form = (
             f"token={token}&clientId={client_id}&smsCode={sms_code}"
-            "&message=%E8%AA%8D%E8%A8%BC%E3%82%B3%E3%83%BC%E3%83%89%20{n}&phoneNumber=09012345678"
+            "&message=%E8%AA%8D%E8%A8%BC%E3%82%B3%E3%83%BC%E3%83%89%20{n}&phoneNumber=090{n4}5678"
         )
         native = [
             load(server.base + "/v1/messages", token, SINGLE, connections=64, duration=duration)

@@ -4,23 +4,21 @@
 
 Drills (each also runnable alone, see its module): ``crash`` (kill -9 of every todoke
 process, three times, during a 20,000-message load), ``smsc`` (the SMSC disconnects and
-restarts under load), ``webhooks`` (the receiver down for two minutes: runs when
-``bench/drills/webhooks.py`` exists, with the webhook worker), ``postgres`` (a private
-PostgreSQL cluster restarted under load; skipped without the PostgreSQL server binaries).
-``--quick``: 3,000 messages each, shorter outages (a smoke test). Exit status 1 if any fails.
+restarts under load), ``webhooks`` (the webhook receiver down for two minutes, 10,000
+messages), ``postgres`` (a private PostgreSQL cluster restarted under load; skipped without
+the PostgreSQL server binaries). ``--quick``: 3,000 messages each (2,000 for webhooks),
+shorter outages (a smoke test). Exit status 1 if any fails.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import shutil
 from collections.abc import Callable
 from glob import glob
-from typing import Any
 
-from bench.drills import crash, postgres, smsc
+from bench.drills import crash, postgres, smsc, webhooks
 from bench.drills.common import Verdict
 
 
@@ -38,7 +36,12 @@ def main() -> None:
     drills: list[tuple[str, Callable[[], Verdict | None]]] = [
         ("crash", lambda: crash.run(url, messages=n, kills=3, workers=workers, timeout=600)),
         ("smsc", lambda: smsc.run(url, messages=n, rate=300, down=5, timeout=600)),
-        ("webhooks", lambda: _webhooks(url, args.quick)),
+        (
+            "webhooks",
+            lambda: webhooks.run(
+                url, messages=2_000 if args.quick else 10_000, down=10 if args.quick else 120
+            ),
+        ),
         ("postgres", lambda: _postgres(n, args.quick)),
     ]
     failed = False
@@ -53,16 +56,6 @@ def main() -> None:
             print(verdict.line(), flush=True)
             failed |= not verdict.ok
     raise SystemExit(1 if failed else 0)
-
-
-def _webhooks(url: str | None, quick: bool) -> Verdict | None:
-    try:
-        module: Any = importlib.import_module("bench.drills.webhooks")
-    except ModuleNotFoundError:
-        print("webhook drill: PENDING (needs the webhook worker; see docs/performance.md)")
-        return None
-    verdict: Verdict = module.run(url, quick=quick)
-    return verdict
 
 
 def _postgres(messages: int, quick: bool) -> Verdict | None:

@@ -8,6 +8,7 @@ with its message id, which the drill then looks for in the database.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -234,3 +236,26 @@ def write_result(verdict: Verdict, path: Path | None) -> None:
     if path is not None:
         with path.open("a", encoding="utf-8") as f:
             f.write(verdict.line() + "\n")
+
+
+def outage_drill_main(
+    run: Callable[..., Verdict], *, messages: int, rate: float, down: float, what: str
+) -> None:
+    """The command line of a drill that takes something down under load for ``--down`` s."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", default=None)
+    parser.add_argument("--messages", type=int, default=messages)
+    parser.add_argument("--rate", type=float, default=rate, help="messages/s offered")
+    parser.add_argument("--down", type=float, default=down, help=f"seconds {what} is down")
+    parser.add_argument("--timeout", type=float, default=900.0)
+    parser.add_argument("--result-file", type=Path, default=None)
+    args = parser.parse_args()
+    verdict = run(
+        args.database_url,
+        messages=args.messages,
+        rate=args.rate,
+        down=args.down,
+        timeout=args.timeout,
+    )
+    write_result(verdict, args.result_file)
+    raise SystemExit(0 if verdict.ok else 1)

@@ -17,12 +17,10 @@ connection and resent) are counted by the simulator.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import re
 import secrets
 import time
-from pathlib import Path
 
 import httpx
 
@@ -38,12 +36,12 @@ from bench.drills.common import (
     Client,
     Verdict,
     free_tcp_port,
+    outage_drill_main,
     start_serve,
     statuses,
     stored_ids,
     unknown_attempts,
     wait_final,
-    write_result,
 )
 
 DELIVERED = "DELIVERED_TO_HANDSET"
@@ -146,23 +144,7 @@ def run(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--database-url", default=None)
-    parser.add_argument("--messages", type=int, default=20_000)
-    parser.add_argument("--rate", type=float, default=300.0, help="messages/s offered")
-    parser.add_argument("--down", type=float, default=5.0, help="seconds the SMSC is down")
-    parser.add_argument("--timeout", type=float, default=600.0)
-    parser.add_argument("--result-file", type=Path, default=None)
-    args = parser.parse_args()
-    verdict = run(
-        args.database_url,
-        messages=args.messages,
-        rate=args.rate,
-        down=args.down,
-        timeout=args.timeout,
-    )
-    write_result(verdict, args.result_file)
-    raise SystemExit(0 if verdict.ok else 1)
+    outage_drill_main(run, messages=20_000, rate=300.0, down=5.0, what="the SMSC")
 
 
 if __name__ == "__main__":
