@@ -23,7 +23,9 @@ def measure(database_url: str | None, runs: int, duration: float) -> list[tuple[
     url = database_url or fresh_sqlite_url()
     if url.startswith("postgres"):
         reset_postgres(url)
-    server, token = start_todoke(url)
+    # The accept path alone: with dispatch on, the same process would also be sending every
+    # accepted message to the simulator (that is bench/e2e.py's figure).
+    server, token = start_todoke(url, TODOKE_DISPATCH_ENABLED="false")
     backend = "PostgreSQL" if url.startswith("postgres") else "SQLite"
     rows: list[tuple[str, str]] = []
     try:
