@@ -6,6 +6,7 @@ and passes it down.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
@@ -205,8 +206,18 @@ def send(
 
 
 def main() -> None:
-    """Console entry point."""
-    app(prog_name="todoke")
+    """Console entry point. Invalid settings are reported in one line per setting, with the
+    environment variable that sets it (exit status 2), not as a traceback."""
+    from pydantic import ValidationError
+
+    try:
+        app(prog_name="todoke")
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = ".".join(str(part) for part in error["loc"])
+            variable = f"TODOKE_{name.upper()}" if name else "settings"
+            print(f"todoke: invalid {variable}: {error['msg']}", file=sys.stderr)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -226,8 +226,16 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _known_scheme(cls, value: str) -> str:
-        if not value.startswith(("sqlite", "postgresql", "postgres://")):
-            raise ValueError("database_url must be sqlite:///… or postgresql://…")
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        message = "database_url must be sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
+        if not value.startswith(("sqlite:", "postgresql:", "postgres:")):
+            raise ValueError(message)
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError(message) from None
         return value
 
     @property

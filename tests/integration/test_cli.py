@@ -7,6 +7,9 @@ argument forms and read the JSON they print.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -154,3 +157,29 @@ def test_import_ported_numbers(database_url: str, tmp_path: Path) -> None:
     assert "line 1: unknown carrier" in cli(
         database_url, "carriers", "import-ported", str(bad), ok=False
     )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("TODOKE_DATABASE_URL", "sqlite", "invalid TODOKE_DATABASE_URL: "),
+        ("TODOKE_DATABASE_URL", "mysql://root@localhost/x", "sqlite:///PATH or postgresql://"),
+        ("TODOKE_PORT", "eighty", "invalid TODOKE_PORT: Input should be a valid integer"),
+    ],
+)
+def test_invalid_settings_are_one_line_each_not_a_traceback(
+    tmp_path: Path, variable: str, value: str, message: str
+) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TODOKE_")}
+    env[variable] = value
+    done = subprocess.run(
+        [sys.executable, "-m", "todoke", "accounts", "list"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
