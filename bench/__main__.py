@@ -49,6 +49,10 @@ def main() -> None:
     steps: list[Callable[[], list[Row]]] = [
         lambda: accept.measure(url, runs=runs, duration=3 if quick else 5),
         lambda: e2e.measure(url, runs=runs, messages=2_000 if quick else 5_000, connections=64)[0],
+        # The same with delivery in a `todoke worker` process: accept and delivery on two cores.
+        lambda: e2e.measure(
+            url, runs=runs, messages=2_000 if quick else 5_000, connections=64, workers=1
+        )[0],
         lambda: webhooks.table_rows(url, runs, quick),
         lambda: zettai.measure(url, runs=runs, duration=3 if quick else 5),
         lambda: memory.measure(

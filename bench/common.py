@@ -93,16 +93,20 @@ class Server:
     def cpu_seconds(self, main_thread: bool = False) -> float:
         """User + system CPU time the process (or its main thread: the event loop, which
         bounds the throughput of one process) used so far; contention does not inflate it."""
-        pid = self.proc.pid
-        path = f"/proc/{pid}/task/{pid}/stat" if main_thread else f"/proc/{pid}/stat"
-        fields = Path(path).read_text().rsplit(")", 1)[1].split()
-        ticks = os.sysconf("SC_CLK_TCK")
-        return (int(fields[11]) + int(fields[12])) / ticks
+        return cpu_seconds(self.proc.pid, main_thread)
 
     def rss_mb(self) -> float:
         status = Path(f"/proc/{self.proc.pid}/status").read_text()
         match = re.search(r"VmRSS:\s+(\d+) kB", status)
         return int(match.group(1)) / 1024 if match else 0.0
+
+
+def cpu_seconds(pid: int, main_thread: bool = False) -> float:
+    """User + system CPU time of process ``pid`` (or of its main thread) so far."""
+    path = f"/proc/{pid}/task/{pid}/stat" if main_thread else f"/proc/{pid}/stat"
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
 
 
 def start_serve(database_url: str, **env: str) -> Server:

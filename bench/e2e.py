@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import secrets
 import signal
 import statistics
@@ -30,7 +31,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
+    ROOT,
     Server,
+    cpu_seconds,
     fresh_sqlite_url,
     load,
     machine,
@@ -54,6 +57,7 @@ def run_once(
     embedded: bool,
     profile: Path | None = None,
     final_timeout: float = FINAL_TIMEOUT,
+    workers: int = 0,
 ) -> dict[str, Any]:
     url = database_url or fresh_sqlite_url()
     if url.startswith("postgres"):
@@ -62,11 +66,16 @@ def run_once(
     if not embedded:
         sim, smpp_port = start_simulator()
         route_to_simulator(url, smpp_port)
-    server, token = start_todoke(url)
+    elif workers:
+        raise SystemExit("--workers needs the simulator process (not --embedded-simulator)")
+    # With workers, `todoke serve` only accepts and `todoke worker` processes dispatch.
+    server, token = start_todoke(url, **({"TODOKE_DISPATCH_ENABLED": "false"} if workers else {}))
+    dispatchers = [_start_worker(url) for _ in range(workers)]
     spy: subprocess.Popen[bytes] | None = None
     try:
         if profile is not None:
             spy = start_profiler(server.proc.pid, profile, gil=True)
+        workers_before = sum(cpu_seconds(p.pid) for p in dispatchers)
         cpu_before = server.cpu_seconds()
         loop_before = server.cpu_seconds(main_thread=True)
         sim_cpu_before = sim.cpu_seconds() if sim is not None else 0.0
@@ -91,6 +100,7 @@ def run_once(
             time.sleep(0.5)
         rss = server.rss_mb()
         cpu = server.cpu_seconds() - cpu_before
+        cpu += sum(cpu_seconds(p.pid) for p in dispatchers) - workers_before
         loop_cpu = server.cpu_seconds(main_thread=True) - loop_before
         sim_cpu = sim.cpu_seconds() - sim_cpu_before if sim is not None else 0.0
         if spy is not None:
@@ -110,8 +120,22 @@ def run_once(
         if spy is not None:
             spy.kill()
         server.stop()
+        for p in dispatchers:
+            p.terminate()
+            p.wait(30)
         if sim is not None:
             sim.stop()
+
+
+def _start_worker(url: str) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "TODOKE_DATABASE_URL": url, "TODOKE_LOG_LEVEL": "warning"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "todoke", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
 
 
 def _figures(url: str, accepted: int) -> dict[str, Any]:
@@ -187,6 +211,7 @@ def measure(
     embedded: bool = False,
     profile: Path | None = None,
     final_timeout: float = FINAL_TIMEOUT,
+    workers: int = 0,
 ) -> tuple[list[tuple[str, str]], list[dict[str, Any]]]:
     """The table rows (medians of ``runs``) and every run's figures."""
     all_runs = [
@@ -197,12 +222,15 @@ def measure(
             embedded=embedded,
             profile=profile if i == 0 else None,
             final_timeout=final_timeout,
+            workers=workers,
         )
         for i in range(runs)
     ]
     backend = "PostgreSQL" if (database_url or "").startswith("postgres") else "SQLite"
     good = [r for r in all_runs if r["complete"]]
     where = "embedded simulator" if embedded else "simulator process"
+    if workers:
+        where += f", dispatch in {workers} worker process{'es' if workers > 1 else ''}"
     name = f"end to end with receipts ({backend}, {where}, {messages:,} messages)"
     if not good:
         return [(name, "INCOMPLETE: " + json.dumps([_brief(r) for r in all_runs]))], all_runs
@@ -211,7 +239,7 @@ def measure(
         f"{med(r['mps'] for r in good):,.0f} msg/s; accept→final p50 "
         f"{med(r['p50_ms'] for r in good):,.0f} ms, p99 {med(r['p99_ms'] for r in good):,.0f} ms; "
         f"server CPU {med(r['cpu_ms_per_msg'] for r in good):.2f} ms/msg "
-        f"(event loop {med(r['loop_cpu_ms_per_msg'] for r in good):.2f})"
+        f"(event loop of serve {med(r['loop_cpu_ms_per_msg'] for r in good):.2f})"
     )
     if len(good) < len(all_runs):
         value += f" ({len(all_runs) - len(good)} incomplete runs left out)"
@@ -232,6 +260,9 @@ def main() -> None:
     parser.add_argument("--profile", type=Path, default=None, help="py-spy the first run here")
     parser.add_argument("--final-timeout", type=float, default=FINAL_TIMEOUT)
     parser.add_argument("--verbose", action="store_true", help="print every run's figures")
+    parser.add_argument(
+        "--workers", type=int, default=0, help="dispatch in N `todoke worker` processes"
+    )
     args = parser.parse_args()
     rows, runs = measure(
         args.database_url,
@@ -241,6 +272,7 @@ def main() -> None:
         embedded=args.embedded_simulator,
         profile=args.profile,
         final_timeout=args.final_timeout,
+        workers=args.workers,
     )
     if args.verbose:
         for r in runs:
