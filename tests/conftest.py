@@ -140,10 +140,9 @@ def empty_postgres(url: str) -> None:
     async def empty() -> bool:
         conn = await asyncpg.connect(url.replace("postgresql://", "postgres://"))
         try:
-            version = await conn.fetchval(
-                "SELECT version_num FROM alembic_version"
-                " WHERE to_regclass('public.alembic_version') IS NOT NULL"
-            )
+            version = None
+            if await conn.fetchval("SELECT to_regclass('public.alembic_version')") is not None:
+                version = await conn.fetchval("SELECT version_num FROM alembic_version")
             if version != _head_revision():
                 await conn.execute("DROP SCHEMA IF EXISTS public CASCADE; CREATE SCHEMA public;")
                 return False

@@ -190,10 +190,10 @@ async def test_csv_export_streams_in_bounded_memory(
     runtime: Runtime, served: str, tenant: Tenant
 ) -> None:
     start = now_ms() - 24 * 3600_000
-    n = 24_000
-    for k in range(0, n, 5000):
+    n, chunk = 24_000, 4_000
+    for k in range(0, n, chunk):
         await insert(
-            runtime, [message_row(tenant.client_id, start + i, i) for i in range(k, k + 5000)]
+            runtime, [message_row(tenant.client_id, start + i, i) for i in range(k, k + chunk)]
         )
     begin = datetime.fromtimestamp(start / 1000, JST).isoformat()
     end = datetime.fromtimestamp((start + n + 1) / 1000, JST).isoformat()
