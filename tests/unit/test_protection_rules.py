@@ -219,6 +219,22 @@ def test_burst_then_refill() -> None:
     assert limiter.take("other", 10, 10) is None  # keys are independent
 
 
+@given(
+    now=st.floats(min_value=1.6e9, max_value=2.2e9),
+    rate=st.integers(min_value=1, max_value=2000),
+    burst=st.integers(min_value=1, max_value=2000),
+)
+def test_an_idle_key_admits_exactly_its_burst(now: float, rate: int, burst: int) -> None:
+    # At real epoch times one addition of 1/rate rounds by up to ~1e-7 s: summed over a
+    # burst, the rounding must neither cost a request nor admit one more.
+    limiter = RateLimiter(lambda: now)
+    admitted = 0
+    while limiter.take("ip:192.0.2.1", rate, burst) is None:
+        admitted += 1
+        assert admitted <= burst
+    assert admitted == burst
+
+
 def test_cost_counts_and_oversized_requests_pay_later() -> None:
     clock = Clock()
     limiter = RateLimiter(clock)

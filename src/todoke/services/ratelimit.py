@@ -22,8 +22,8 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
-# Floating-point slack: a request exactly at the limit is admitted.
-_EPSILON = 1e-6  # epoch seconds as doubles are exact to ~0.2 µs
+# Floating-point slack for "is the key idle" (epoch seconds as doubles are exact to ~0.2 µs).
+_EPSILON = 1e-6
 
 SyncStore = Callable[[dict[str, float], float], Awaitable[dict[str, float]]]
 
@@ -43,7 +43,10 @@ class RateLimiter:
         tolerance = burst * interval
         increment = cost * interval
         tat = max(self._tat.get(key, now), now)
-        if tat + increment - now > tolerance + _EPSILON:
+        # Half a unit of slack: every step adds 1/rate to an epoch-sized double and rounds by
+        # up to ~1e-7 s, which over a burst of hundreds would refuse the last request of the
+        # burst; half a unit absorbs that and can never admit a whole request more.
+        if tat + increment - now > tolerance + 0.5 * interval:
             if increment <= tolerance:
                 return tat + increment - tolerance - now
             if tat > now + _EPSILON:  # an oversized request passes only when the key is idle
