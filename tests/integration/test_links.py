@@ -3,6 +3,7 @@ links inserted into /v1 sends, billing on click, click events, account scoping."
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -298,3 +299,51 @@ async def test_japanese_long_url_redirects(client: Client, tenant: Tenant) -> No
     r = await client.get(f"/s/{link['code']}")
     assert r.status_code == 302
     assert r.headers["location"] == "https://xn--r8jz45g.jp/%E3%82%BB%E3%83%BC%E3%83%AB?q=%E6%98%A5"
+
+
+async def test_clicks_in_one_group_commit_count_as_if_one_by_one(
+    client: Client, tenant: Tenant, runtime: Runtime
+) -> None:
+    """Clicks that arrive together share one transaction: each still gets its own count, the
+    links' totals add up, and only one of them is the click that made the message billable."""
+    parent = await create(client, tenant, longUrl="https://shop.example.jp/", name="shop")
+    texts = []
+    for to in ("090-1111-0001", "090-1111-0002"):
+        r = await client.post(
+            "/v1/messages",
+            json={"to": to, "text": "{URL}", "links": {"URL": {"linkId": parent["id"]}}},
+            headers=tenant.headers,
+        )
+        assert r.status_code == 202, r.text
+        texts.append(r.json())
+    async with runtime.db.engine.begin() as conn:
+        await conn.execute(
+            messages.update()
+            .where(messages.c.id.in_([t["id"] for t in texts]))
+            .values(sent_at=now_ms())
+        )
+    assert runtime.services.links is not None
+    store = runtime.services.links._store
+    per_message = [await store.by_code(t["text"].rsplit("/", 1)[1]) for t in texts]
+    assert all(link is not None for link in per_message)
+    records = await asyncio.gather(
+        *[
+            store.record_click(link, at=now_ms(), ip="192.0.2.1", user_agent="test")
+            for link in per_message * 6
+            if link is not None
+        ]
+    )
+    assert runtime.writer.stats.largest_batch >= 2  # they did share transactions
+    for i, link in enumerate(per_message):
+        mine = records[i::2]
+        assert sorted(r.clicks for r in mine) == [1, 2, 3, 4, 5, 6]
+        assert [r.message_billable for r in mine].count(True) == 1
+        assert link is not None
+        listed = (await client.get(f"/v1/links/{link.id}", headers=tenant.headers)).json()
+        assert listed["clicks"] == 6
+    parent_now = (await client.get(f"/v1/links/{parent['id']}", headers=tenant.headers)).json()
+    assert parent_now["clicks"] == 12
+    for t in texts:
+        message = (await client.get(f"/v1/messages/{t['id']}", headers=tenant.headers)).json()
+        assert message["billableParts"] == message["parts"]
+    assert len({r.click_id for r in records}) == 12

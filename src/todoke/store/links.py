@@ -13,8 +13,9 @@ from todoke.domain import links as rules
 from todoke.domain.webhooks import LINK_CLICKED
 from todoke.errors import NotFound
 from todoke.services.links import Click, ClickEvent, ClickRecord, Link
+from todoke.services.webhook_types import NewEvent
 from todoke.store.database import Database
-from todoke.store.outbox import emit_in
+from todoke.store.outbox import fan_out
 from todoke.store.tables import link_clicks, links, messages
 from todoke.store.writer import GroupCommitter
 
@@ -248,51 +249,92 @@ async def _delete_handler(
 
 
 async def _click_handler(conn: AsyncConnection, jobs: Sequence[_Click]) -> list[ClickRecord]:
-    out: list[ClickRecord] = []
+    """Every click of a group commit in a fixed number of statements: the click rows, the
+    counters of each link touched (and its parent), the messages made billable, the events.
+
+    Each click's answer is as if the clicks had been recorded one after another in arrival
+    order: its own count, and ``billable`` True only for the click that made it so.
+    """
     c = links.c
+    inserted = await conn.execute(
+        link_clicks.insert().returning(link_clicks.c.id, sort_by_parameter_order=True),
+        [
+            {
+                "link_id": job.link.id,
+                "account_id": job.link.account_id,
+                "message_id": job.link.message_id,
+                "clicked_at": job.at,
+                "ip": (job.ip or None) and job.ip[:64],
+                "user_agent": job.user_agent,
+            }
+            for job in jobs
+        ],
+    )
+    click_ids = [int(row.id) for row in inserted]
+
+    # Each link's (and parent's) clicks of this commit: how many, first and last time.
+    touched: dict[str, list[int]] = {}
     for job in jobs:
+        for link_id in (job.link.id, job.link.parent_id):
+            if link_id:
+                touched.setdefault(link_id, []).append(job.at)
+    await conn.execute(
+        links.update()
+        .where(c.id == sa.bindparam("lid"))
+        .values(
+            clicks=c.clicks + sa.bindparam("n"),
+            code_failures=0,
+            locked_until=None,
+            last_clicked_at=sa.bindparam("last_at"),
+            first_clicked_at=sa.func.coalesce(c.first_clicked_at, sa.bindparam("first_at")),
+        ),
+        [
+            {"lid": link_id, "n": len(times), "last_at": max(times), "first_at": min(times)}
+            for link_id, times in sorted(touched.items())
+        ],
+    )
+    own = sorted({job.link.id for job in jobs})
+    totals = {
+        row.id: int(row.clicks)
+        for row in await conn.execute(sa.select(c.id, c.clicks).where(c.id.in_(own)))
+    }
+
+    # Messages that a click makes billable now (only a message that left can be opened).
+    by_account: dict[int, set[str]] = {}
+    for job in jobs:
+        if job.link.message_id is not None:
+            by_account.setdefault(job.link.account_id, set()).add(job.link.message_id)
+    made_billable: set[str] = set()
+    m = messages.c
+    for account_id, ids in sorted(by_account.items()):
+        changed = await conn.execute(
+            messages.update()
+            .where(
+                m.account_id == account_id,
+                m.id.in_(sorted(ids)),
+                m.billable_parts < m.parts,
+                m.sent_at.is_not(None),
+            )
+            .values(billable_parts=m.parts)
+            .returning(m.id)
+        )
+        made_billable.update(row.id for row in changed)
+
+    # Counts in arrival order: the last click of a link in this commit sees the new total.
+    later: dict[str, int] = {}
+    counts: list[int] = [0] * len(jobs)
+    for i in range(len(jobs) - 1, -1, -1):
+        link_id = jobs[i].link.id
+        counts[i] = totals.get(link_id, 0) - later.get(link_id, 0)
+        later[link_id] = later.get(link_id, 0) + 1
+    out: list[ClickRecord] = []
+    billed: set[str] = set()
+    events: list[NewEvent] = []
+    for job, click_id, clicks in zip(jobs, click_ids, counts, strict=True):
         link = job.link
-        result = await conn.execute(
-            link_clicks.insert()
-            .values(
-                link_id=link.id,
-                account_id=link.account_id,
-                message_id=link.message_id,
-                clicked_at=job.at,
-                ip=(job.ip or None) and job.ip[:64],
-                user_agent=job.user_agent,
-            )
-            .returning(link_clicks.c.id)
-        )
-        click_id = int(result.scalar_one())
-        ids = [link.id] + ([link.parent_id] if link.parent_id else [])
-        await conn.execute(
-            links.update()
-            .where(c.id.in_(ids))
-            .values(
-                clicks=c.clicks + 1,
-                code_failures=0,
-                locked_until=None,
-                last_clicked_at=job.at,
-                first_clicked_at=sa.func.coalesce(c.first_clicked_at, job.at),
-            )
-        )
-        clicks = (await conn.execute(sa.select(c.clicks).where(c.id == link.id))).scalar_one()
-        billable = False
-        if link.message_id is not None:
-            m = messages.c
-            changed = await conn.execute(
-                messages.update()
-                .where(
-                    m.id == link.message_id,
-                    m.account_id == link.account_id,
-                    m.billable_parts < m.parts,
-                    # Only a message that left can have been opened by its recipient.
-                    m.sent_at.is_not(None),
-                )
-                .values(billable_parts=m.parts)
-            )
-            billable = (changed.rowcount or 0) > 0
+        billable = link.message_id in made_billable and link.message_id not in billed
+        if billable and link.message_id is not None:
+            billed.add(link.message_id)
         # The webhook event, committed (or rolled back) with the click row: the outbox's rule.
         event = ClickEvent(
             click_id=click_id,
@@ -302,21 +344,24 @@ async def _click_handler(conn: AsyncConnection, jobs: Sequence[_Click]) -> list[
             long_url=link.long_url,
             name=link.name,
             clicked_at=job.at,
-            clicks=int(clicks),
+            clicks=clicks,
             message_id=link.message_id,
             parent_id=link.parent_id,
             placeholder=link.placeholder,
             message_billable=billable,
         )
-        await emit_in(
-            conn,
-            link.account_id,
-            LINK_CLICKED,
-            event.to_dict(),
-            at=job.at,
-            message_id=link.message_id,
+        events.append(
+            NewEvent(
+                account_id=link.account_id,
+                type=LINK_CLICKED,
+                data=event.to_dict(),
+                at=job.at,
+                message_id=link.message_id,
+                webhook_url_known=link.message_id is None,
+            )
         )
-        out.append(ClickRecord(click_id, int(clicks), billable))
+        out.append(ClickRecord(click_id, clicks, billable))
+    await fan_out(conn, events)
     return out
 
 
