@@ -70,6 +70,13 @@ class Settings(BaseSettings):
     dispatch_enabled: bool = Field(
         default=True, description="Run dispatch workers inside `todoke serve`."
     )
+    dispatch_processes: int = Field(
+        default=0,
+        ge=0,
+        le=64,
+        description="`todoke serve` runs dispatch in this many supervised `todoke worker` "
+        "child processes instead of in itself (0: in itself): delivery on other cores.",
+    )
     dispatch_batch: int = Field(default=500, ge=1, description="Messages claimed at once.")
     dispatch_max_in_flight: int = Field(
         default=2000, ge=1, description="Submissions in progress per process."

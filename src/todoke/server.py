@@ -1,9 +1,12 @@
-"""``todoke serve``: one process running the HTTP API (and, later, workers) in one event loop."""
+"""``todoke serve``: the HTTP API and the workers in one event loop (dispatch optionally in
+supervised child processes: ``todoke.supervisor``)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import shlex
+import signal
 from collections.abc import Generator
 
 import uvicorn
@@ -14,6 +17,7 @@ from todoke.app import Runtime, create_app
 from todoke.config import Settings
 from todoke.logging import configure
 from todoke.store.database import redacted
+from todoke.supervisor import WorkerSupervisor
 
 DEMO_NAME = "demo"
 
@@ -21,8 +25,12 @@ DEMO_NAME = "demo"
 async def serve(settings: Settings) -> None:
     """Run until SIGINT/SIGTERM; in-flight writes are committed before exit."""
     configure(settings.log_level, settings.log_format)
+    children = settings.dispatch_processes if settings.dispatch_enabled else 0
     runtime = Runtime(settings)
-    await runtime.start(delivery=settings.dispatch_enabled)
+    await runtime.start(delivery=settings.dispatch_enabled and not children)
+    supervisor = WorkerSupervisor(settings, children) if children else None
+    if supervisor is not None:
+        supervisor.start()
     try:
         print(await _banner(runtime), flush=True)
         config = uvicorn.Config(
@@ -43,9 +51,31 @@ async def serve(settings: Settings) -> None:
             timeout_keep_alive=30,
             backlog=4096,
         )
-        await uvicorn.Server(config).serve()
+        await _Server(config).serve()
     finally:
+        if supervisor is not None:
+            await supervisor.stop()
         await runtime.stop()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, stopped by SIGINT/SIGTERM without re-raising the signal afterwards.
+
+    uvicorn restores the default handlers and raises the captured signal again once it has
+    shut down, which ends the process before ``serve``'s ``finally`` (the runtime's graceful
+    stop: dispatch, webhooks, SMPP unbind, child workers) can run.
+    """
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
 
 
 async def _banner(runtime: Runtime) -> str:
@@ -56,6 +86,8 @@ async def _banner(runtime: Runtime) -> str:
         f"  database: {redacted(settings.database_url)}",
         f"  API docs: {base}/docs   OpenAPI: {base}/openapi.json",
     ]
+    if settings.dispatch_enabled and settings.dispatch_processes:
+        lines.append(f"  delivery: {settings.dispatch_processes} `todoke worker` child process(es)")
     accounts = runtime.services.accounts
     if settings.demo_account and await accounts.count() == 0:
         issued = await accounts.create(DEMO_NAME)
