@@ -66,16 +66,24 @@ def run_once(
     if not embedded:
         sim, smpp_port = start_simulator()
         route_to_simulator(url, smpp_port)
+    # With workers, `todoke serve` only accepts and `todoke worker` processes dispatch: started
+    # here beside it, or (embedded simulator) as its own supervised children, each running
+    # the built-in simulator (TODOKE_DISPATCH_PROCESSES).
+    if workers and embedded:
+        env = {"TODOKE_DISPATCH_PROCESSES": str(workers)}
     elif workers:
-        raise SystemExit("--workers needs the simulator process (not --embedded-simulator)")
-    # With workers, `todoke serve` only accepts and `todoke worker` processes dispatch.
-    server, token = start_todoke(url, **({"TODOKE_DISPATCH_ENABLED": "false"} if workers else {}))
-    dispatchers = [_start_worker(url) for _ in range(workers)]
+        env = {"TODOKE_DISPATCH_ENABLED": "false"}
+    else:
+        env = {}
+    server, token = start_todoke(url, **env)
+    dispatchers = [] if embedded else [_start_worker(url) for _ in range(workers)]
     spy: subprocess.Popen[bytes] | None = None
     try:
         if profile is not None:
             spy = start_profiler(server.proc.pid, profile, gil=True)
-        workers_before = sum(cpu_seconds(p.pid) for p in dispatchers)
+        supervised = _children(server.proc.pid) if workers and embedded else []
+        children = supervised + [p.pid for p in dispatchers]
+        workers_before = sum(cpu_seconds(pid) for pid in children)
         cpu_before = server.cpu_seconds()
         loop_before = server.cpu_seconds(main_thread=True)
         sim_cpu_before = sim.cpu_seconds() if sim is not None else 0.0
@@ -100,7 +108,7 @@ def run_once(
             time.sleep(0.5)
         rss = server.rss_mb()
         cpu = server.cpu_seconds() - cpu_before
-        cpu += sum(cpu_seconds(p.pid) for p in dispatchers) - workers_before
+        cpu += sum(cpu_seconds(pid) for pid in children) - workers_before
         loop_cpu = server.cpu_seconds(main_thread=True) - loop_before
         sim_cpu = sim.cpu_seconds() - sim_cpu_before if sim is not None else 0.0
         if spy is not None:
@@ -125,6 +133,16 @@ def run_once(
             p.wait(30)
         if sim is not None:
             sim.stop()
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (the serve's supervised workers), once they run."""
+    for _ in range(100):
+        listed = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        if listed:
+            return [int(p) for p in listed]
+        time.sleep(0.1)
+    return []
 
 
 def _start_worker(url: str) -> subprocess.Popen[bytes]:
@@ -230,7 +248,8 @@ def measure(
     good = [r for r in all_runs if r["complete"]]
     where = "embedded simulator" if embedded else "simulator process"
     if workers:
-        where += f", dispatch in {workers} worker process{'es' if workers > 1 else ''}"
+        how = "supervised by serve" if embedded else "beside serve"
+        where += f", dispatch in {workers} worker process{'es' if workers > 1 else ''} ({how})"
     name = f"end to end with receipts ({backend}, {where}, {messages:,} messages)"
     if not good:
         return [(name, "INCOMPLETE: " + json.dumps([_brief(r) for r in all_runs]))], all_runs
