@@ -109,6 +109,15 @@ def cpu_seconds(pid: int, main_thread: bool = False) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
+def start_worker(url: str, **env: str) -> subprocess.Popen[bytes]:
+    """``todoke worker`` (dispatch only) in its own process; its output to a temporary log."""
+    log = tempfile.NamedTemporaryFile(prefix="todoke-bench-worker-", suffix=".log", delete=False)  # noqa: SIM115
+    full = {**os.environ, "TODOKE_DATABASE_URL": url, "TODOKE_LOG_LEVEL": "warning", **env}
+    return subprocess.Popen(
+        [sys.executable, "-m", "todoke", "worker"], env=full, stdout=log, stderr=log, cwd=ROOT
+    )
+
+
 def start_serve(database_url: str, **env: str) -> Server:
     """``todoke serve`` on ``database_url`` (its accounts as they are)."""
     return Server(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
 import signal
 import statistics
@@ -31,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import (
-    ROOT,
     Server,
     cpu_seconds,
     fresh_sqlite_url,
@@ -43,6 +41,7 @@ from bench.common import (
     simulator_stats,
     start_simulator,
     start_todoke,
+    start_worker,
 )
 
 DELIVERED = "DELIVERED_TO_HANDSET"
@@ -76,7 +75,7 @@ def run_once(
     else:
         env = {}
     server, token = start_todoke(url, **env)
-    dispatchers = [] if embedded else [_start_worker(url) for _ in range(workers)]
+    dispatchers = [] if embedded else [start_worker(url) for _ in range(workers)]
     spy: subprocess.Popen[bytes] | None = None
     try:
         if profile is not None:
@@ -143,17 +142,6 @@ def _children(pid: int) -> list[int]:
             return [int(p) for p in listed]
         time.sleep(0.1)
     return []
-
-
-def _start_worker(url: str) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "TODOKE_DATABASE_URL": url, "TODOKE_LOG_LEVEL": "warning"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "todoke", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        cwd=ROOT,
-    )
 
 
 def _figures(url: str, accepted: int) -> dict[str, Any]:

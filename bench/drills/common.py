@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.common import ROOT, Server, free_port, query
+from bench.common import Server, free_port, query
 
 FINAL_SQL = "SELECT count(*) FROM messages WHERE done_at IS NOT NULL"
 
@@ -156,15 +155,6 @@ def start_serve(url: str, port: int, **env: str) -> Server:
         },
         "/readyz",
         port=port,
-    )
-
-
-def start_worker(url: str, **env: str) -> subprocess.Popen[bytes]:
-    """``todoke worker`` (dispatch only) in its own process."""
-    log = tempfile.NamedTemporaryFile(prefix="todoke-drill-worker-", suffix=".log", delete=False)  # noqa: SIM115
-    full = {**os.environ, "TODOKE_DATABASE_URL": url, "TODOKE_LOG_LEVEL": "warning", **env}
-    return subprocess.Popen(
-        [sys.executable, "-m", "todoke", "worker"], env=full, stdout=log, stderr=log, cwd=ROOT
     )
 
 

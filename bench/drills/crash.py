@@ -34,6 +34,7 @@ from bench.common import (
     route_to_simulator,
     simulator_stats,
     start_simulator,
+    start_worker,
 )
 from bench.drills.common import (
     Client,
@@ -41,7 +42,6 @@ from bench.drills.common import (
     free_tcp_port,
     kill9,
     start_serve,
-    start_worker,
     statuses,
     stored_ids,
     unknown_attempts,

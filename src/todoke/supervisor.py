@@ -53,12 +53,6 @@ class WorkerSupervisor:
         self._stopping = asyncio.Event()
         self._procs: dict[int, asyncio.subprocess.Process] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self.restarts = 0
-
-    @property
-    def pids(self) -> list[int]:
-        """The children running now."""
-        return [p.pid for p in self._procs.values() if p.returncode is None]
 
     def start(self) -> None:
         for slot in range(self._count):
@@ -109,7 +103,6 @@ class WorkerSupervisor:
             code = await proc.wait()
             if self._stopping.is_set():
                 return
-            self.restarts += 1
             if time.monotonic() - started >= _HEALTHY_AFTER:
                 backoff = _BACKOFF_FIRST
             log.warning(

@@ -24,6 +24,7 @@ class ClaimLoop(Generic[T]):
     """Claims work in batches and runs each item as its own task until stopped."""
 
     name = "worker"
+    grace = 10.0  # seconds a stop waits for the items in flight
 
     def __init__(self, *, batch: int, max_in_flight: int, idle_poll: float) -> None:
         self._batch = batch
@@ -34,7 +35,6 @@ class ClaimLoop(Generic[T]):
         self._wakeup = asyncio.Event()
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self.handled = 0
 
     # What a worker says -----------------------------------------------------------------
 
@@ -58,8 +58,8 @@ class ClaimLoop(Generic[T]):
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name=self.name)
 
-    async def stop(self, grace: float = 10.0) -> None:
-        """Stop claiming; let the items in flight finish (bounded by ``grace``)."""
+    async def stop(self) -> None:
+        """Stop claiming; let the items in flight finish (bounded by :attr:`grace`)."""
         self._stop.set()
         self._wakeup.set()
         if self._task is not None:
@@ -67,7 +67,7 @@ class ClaimLoop(Generic[T]):
                 await self._task
             self._task = None
         if self._in_flight:
-            await asyncio.wait(self._in_flight, timeout=grace)
+            await asyncio.wait(self._in_flight, timeout=self.grace)
         for task in self._in_flight:
             task.cancel()
 
@@ -100,7 +100,6 @@ class ClaimLoop(Generic[T]):
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._in_flight.discard(task)
-        self.handled += 1
         self._slot_freed.set()
         if not task.cancelled() and task.exception() is not None:
             log.error(f"{self.name}.item_crashed", error=repr(task.exception()))

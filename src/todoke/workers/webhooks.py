@@ -27,6 +27,7 @@ class WebhookWorker(ClaimLoop[Delivery]):
     """Runs a :class:`WebhookDeliverer` until stopped."""
 
     name = "webhook"
+    grace = 12.0
 
     def __init__(
         self,
@@ -46,9 +47,6 @@ class WebhookWorker(ClaimLoop[Delivery]):
         self._unblock_every = unblock_every
         self._retention_ms = retention_ms
         self._purge_every = purge_every
-
-    async def stop(self, grace: float = 12.0) -> None:
-        await super().stop(grace)
 
     async def claim(self, limit: int) -> Sequence[Delivery]:
         return await self._deliverer.claim(limit)
