@@ -333,7 +333,7 @@ class WebhookDeliverer:
             log.warning(
                 "webhook.dead_lettered",
                 endpoint=d.endpoint.id,
-                event=d.event.id,
+                event_id=d.event.id,
                 attempts=d.attempt,
                 error=outcome.result.error if outcome.result else None,
                 status=outcome.result.status_code if outcome.result else None,
@@ -351,7 +351,7 @@ class WebhookDeliverer:
         try:
             rendered = fmt.render(d.event, d.endpoint, now)
         except Exception as exc:  # a bug in a format must not stop the others
-            log.exception("webhook.render_failed", format=fmt.name, event=d.event.id)
+            log.exception("webhook.render_failed", format=fmt.name, event_id=d.event.id)
             result = SendResult(None, 0, error=f"render failed: {type(exc).__name__}")
             return self._after_failure(d, result, policy)
         if rendered is None:
