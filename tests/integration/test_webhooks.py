@@ -346,6 +346,14 @@ async def test_dead_letter_flag_and_replay(database_url: str, receiver: WebhookR
             got = await receiver.wait_for(3)
             assert sorted(g.payload["data"]["n"] for g in got) == [0, 1, 2]
             assert failures_before >= 6
+
+            # The receiver has answered; the success is recorded (and the flag lifted) in
+            # the commit that follows, so look until it is.
+            async def unflagged() -> bool:
+                r = await api.get(f"/v1/webhooks/{ep['id']}", headers=who.headers)
+                return bool(r.json()["failing"] is False)
+
+            await wait_until(unflagged)
             info = (await api.get(f"/v1/webhooks/{ep['id']}", headers=who.headers)).json()
             assert info["failing"] is False and "flaggedAt" not in info
             r = await api.post(f"/v1/webhooks/{ep['id']}/replay", headers=who.headers)
