@@ -29,6 +29,7 @@ from todoke.api.openapi_errors import document_errors
 from todoke.api.protection import ip_rate_hook
 from todoke.api.v1.batches import BatchesController
 from todoke.api.v1.blocklist import BlocklistController
+from todoke.api.v1.fast_send import FastSend
 from todoke.api.v1.links import LinksController
 from todoke.api.v1.messages import MessagesController
 from todoke.api.v1.numbers import number_cleaning
@@ -228,8 +229,12 @@ class Runtime:
         self._started = False
 
 
-def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
-    """The ASGI application. Without a ``runtime`` it starts and stops its own."""
+def create_app(settings: Settings, runtime: Runtime | None = None) -> FastSend:
+    """The ASGI application. Without a ``runtime`` it starts and stops its own.
+
+    The Litestar application answers every route; ``POST /v1/messages``, the accept hot
+    path, is answered in front of it (``api/v1/fast_send.py``) when it can be answered
+    exactly as Litestar would."""
     rt = runtime or Runtime(settings)
     owns_runtime = runtime is None
 
@@ -282,7 +287,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Litestar:
         debug=False,
     )
     document_errors(app)
-    return app
+    return FastSend(app, rt.services, settings.max_body_bytes)
 
 
 def _state(rt: Runtime) -> State:

@@ -74,15 +74,19 @@ def encode_error(exc: errors.TodokeError) -> tuple[int, bytes]:
     return status_for(exc), msgspec.json.encode(error_body(exc.code, exc.message, field, **extra))
 
 
+def error_headers(exc: errors.TodokeError) -> dict[str, str]:
+    """The headers that go with a todoke error's answer (``Retry-After`` where it helps)."""
+    if isinstance(exc, errors.RateLimited):
+        return {"Retry-After": str(max(1, round(exc.retry_after)))}
+    if isinstance(exc, errors.ServiceUnavailable):
+        return {"Retry-After": "1"}
+    return {}
+
+
 def todoke_error_handler(_request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
     assert isinstance(exc, errors.TodokeError)
     status, body = encode_error(exc)
-    headers = {}
-    if isinstance(exc, errors.RateLimited):
-        headers["Retry-After"] = str(max(1, round(exc.retry_after)))
-    elif isinstance(exc, errors.ServiceUnavailable):
-        headers["Retry-After"] = "1"
-    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=error_headers(exc))
 
 
 def validation_error_handler(_request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
@@ -120,14 +124,22 @@ def http_error_handler(_request: Request[Any, Any, Any], exc: Exception) -> Resp
     )
 
 
-def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+def unexpected_error(path: str, exc: Exception) -> errors.TodokeError | bytes:
+    """What an exception outside todoke's error tree becomes (logged here): the database
+    gone away under a request is "try again" (503, as while it is down); anything else is
+    the body of a 500 that says nothing about the internals."""
     if is_connection_error(exc):
-        # The database went away under a request: "try again", as while it is down.
-        log.warning("http.db_unreachable", path=request.url.path, error=type(exc).__name__)
-        return todoke_error_handler(request, errors.ServiceUnavailable("database unreachable"))
-    log.exception("http.unhandled", path=request.url.path, error=type(exc).__name__)
-    body = error_body("internal_error", "internal error")
-    return Response(msgspec.json.encode(body), status_code=500, media_type=MediaType.JSON)
+        log.warning("http.db_unreachable", path=path, error=type(exc).__name__)
+        return errors.ServiceUnavailable("database unreachable")
+    log.exception("http.unhandled", path=path, error=type(exc).__name__)
+    return msgspec.json.encode(error_body("internal_error", "internal error"))
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    answer = unexpected_error(request.url.path, exc)
+    if isinstance(answer, errors.TodokeError):
+        return todoke_error_handler(request, answer)
+    return Response(answer, status_code=500, media_type=MediaType.JSON)
 
 
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {

@@ -29,23 +29,31 @@ SyncStore = Callable[[dict[str, float], float], Awaitable[dict[str, float]]]
 
 
 class RateLimiter:
-    """GCRA state of every key this process has seen (all times in epoch seconds)."""
+    """GCRA state of every key this process has seen.
+
+    Times are kept in seconds since the limiter's own start (``_base``), not since the epoch:
+    every admitted request adds ``cost/rate`` to a key's time, and at epoch magnitude (~2e9)
+    a double rounds each addition by up to ~1e-7 s, which summed over a burst of a thousand
+    or two came to more than the slack below (a burst of 1,486 admitted 1,485). Near zero
+    the rounding is a thousand times smaller. Epoch seconds are used only at the edges: the
+    clock, and the shared rows of :meth:`sync`.
+    """
 
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self.clock = clock
-        self._tat: dict[str, float] = {}
+        self._base = clock()
+        self._tat: dict[str, float] = {}  # seconds since _base
         self._pending: dict[str, float] = {}  # consumed since the last sync (seconds)
 
     def take(self, key: str, rate: float, burst: float, cost: float = 1.0) -> float | None:
         """Consume ``cost`` units of ``key``; None if admitted, else seconds to wait."""
-        now = self.clock()
+        now = self.clock() - self._base
         interval = 1.0 / rate
         tolerance = burst * interval
         increment = cost * interval
         tat = max(self._tat.get(key, now), now)
-        # Half a unit of slack: every step adds 1/rate to an epoch-sized double and rounds by
-        # up to ~1e-7 s, which over a burst of hundreds would refuse the last request of the
-        # burst; half a unit absorbs that and can never admit a whole request more.
+        # Half a unit of slack against the rounding of the additions, which can never admit a
+        # whole request more.
         if tat + increment - now > tolerance + 0.5 * interval:
             if increment <= tolerance:
                 return tat + increment - tolerance - now
@@ -69,12 +77,13 @@ class RateLimiter:
         for key, tat in shared.items():
             # Consumption since the snapshot is local only: it comes on top of the shared value.
             since = self._pending.get(key, 0.0)
-            self._tat[key] = max(self._tat.get(key, 0.0), tat + since)
+            local = tat - self._base
+            self._tat[key] = max(self._tat.get(key, local), local + since)
         return len(shared)
 
     def forget_idle(self) -> None:
         """Drop keys whose budget is full again (they behave exactly like unseen keys)."""
-        now = self.clock()
+        now = self.clock() - self._base
         for key in [k for k, tat in self._tat.items() if tat <= now and k not in self._pending]:
             del self._tat[key]
 

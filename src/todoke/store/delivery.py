@@ -31,12 +31,12 @@ from todoke.services.ports import (
 )
 from todoke.store.database import Database
 from todoke.store.fastsql import Batch
+from todoke.store.messages import INSERT_EVENTS as _INSERT_EVENTS
 from todoke.store.messages import row_to_message
 from todoke.store.outbox import fan_out, transition_event
 from todoke.store.tables import (
     attempt_parts,
     attempts,
-    message_events,
     messages,
     orphan_receipts,
     ported_numbers,
@@ -184,17 +184,6 @@ _UPDATE = Batch(
         lease_until=sa.bindparam("b_until", type_=sa.BigInteger),
     )
 )
-_EVENT_KEYS = (
-    "message_id",
-    "account_id",
-    "status",
-    "status_group",
-    "error_code",
-    "attempt",
-    "detail",
-    "created_at",
-)
-_INSERT_EVENTS = Batch(message_events.insert(), _EVENT_KEYS)
 _PART_KEYS = ("attempt_id", "message_id", "seq", "connector", "smsc_id", "smsc_id_raw", "state")
 _INSERT_PARTS = Batch(attempt_parts.insert(), _PART_KEYS)
 _ATTEMPT_KEYS = (

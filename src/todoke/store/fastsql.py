@@ -8,8 +8,9 @@ benchmark showed to be a large share of the commit loop's time (docs/performance
 placeholders and PostgreSQL's casts are exactly what SQLAlchemy would send), and hands the
 driver one tuple per row.
 
-Only for statements whose parameters need no bind processing: integers, strings and None
-(no dates, no JSON, no booleans), which the callers guarantee.
+Only for statements whose parameters need no bind processing: integers, strings, None
+and Python booleans, which both drivers adapt themselves (sqlite3 as 0/1, asyncpg to
+``boolean``); no dates, no JSON: the callers guarantee it.
 """
 
 from __future__ import annotations

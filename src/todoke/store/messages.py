@@ -21,6 +21,7 @@ from todoke.errors import DuplicateClientTag, IdempotencyKeyReused, NotCancellab
 from todoke.services.ports import AcceptResult, IdempotencyRequest, Replay
 from todoke.services.webhook_types import NewEvent
 from todoke.store.database import Database
+from todoke.store.fastsql import Batch
 from todoke.store.outbox import accepted_event, fan_out
 from todoke.store.protection import guard_accept
 from todoke.store.tables import idempotency_keys, message_events, messages
@@ -380,8 +381,8 @@ async def _accept_handler(
             )
 
     if message_rows:
-        await conn.execute(messages.insert(), message_rows)
-        await conn.execute(message_events.insert(), event_rows)
+        await _insert_messages(conn, message_rows)
+        await INSERT_EVENTS.execute(conn, event_rows)
         await fan_out(conn, [accepted_event(r) for r in message_rows])
     if idem_rows:
         # An expired key may still be stored: replace it.
@@ -411,6 +412,36 @@ async def _accept_handler(
             assert res is not None
             final.append(res)
     return final
+
+
+EVENT_KEYS = (
+    "message_id",
+    "account_id",
+    "status",
+    "status_group",
+    "error_code",
+    "attempt",
+    "detail",
+    "created_at",
+)
+INSERT_EVENTS = Batch(message_events.insert(), EVENT_KEYS)
+"""Status events (accept here, every later status in store/delivery.py): plain values only."""
+
+_MESSAGE_INSERTS: dict[tuple[str, ...], Batch] = {}
+
+
+async def _insert_messages(conn: AsyncConnection, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert accepted rows (``MessageService.prepare``'s, plain values only) with one
+    driver-level ``executemany`` per set of columns (there is one: every row comes from
+    ``prepare``), compiled once per column set."""
+    by_keys: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_keys.setdefault(tuple(row), []).append(row)
+    for keys, group in by_keys.items():
+        batch = _MESSAGE_INSERTS.get(keys)
+        if batch is None:
+            batch = _MESSAGE_INSERTS[keys] = Batch(messages.insert(), keys)
+        await batch.execute(conn, group)
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ def _send_request(item: s.SendMessageIn) -> SendRequest:
     )
 
 
-def _draft(item: s.SendMessageIn) -> Draft:
+def draft_of(item: s.SendMessageIn) -> Draft:
     """A send that may use a template and tracked links (see services/compose.py)."""
     links = (
         {
@@ -54,20 +54,28 @@ def _draft(item: s.SendMessageIn) -> Draft:
     return Draft(_send_request(item), item.template_id, item.template_params, links)
 
 
-def _idempotency(
-    request: Request[Any, Any, Any], body: bytes, render: Any
+def idempotency_of(
+    key: str | None, path: str, body: bytes, ttl_ms: int, render: Any
 ) -> IdempotencyRequest | None:
-    key = request.headers.get("idempotency-key")
+    """The idempotent request of an ``Idempotency-Key`` header (None without one): the key,
+    a digest of the path and body (a reused key with another request is refused), expiry."""
     if key is None:
         return None
     if not 1 <= len(key) <= 255:
         raise InvalidInput("Idempotency-Key must be 1 to 255 characters", field="Idempotency-Key")
-    digest = hashlib.sha256(request.url.path.encode() + b"\0" + body).hexdigest()
+    digest = hashlib.sha256(path.encode() + b"\0" + body).hexdigest()
+    return IdempotencyRequest(key, digest, now_ms() + ttl_ms, render)
+
+
+def _idempotency(
+    request: Request[Any, Any, Any], body: bytes, render: Any
+) -> IdempotencyRequest | None:
+    key = request.headers.get("idempotency-key")
     ttl = services_of(request).idempotency_ttl_ms
-    return IdempotencyRequest(key, digest, now_ms() + ttl, render)
+    return idempotency_of(key, request.url.path, body, ttl, render)
 
 
-def _render_single(results: Sequence[Message | Exception]) -> tuple[int, bytes]:
+def render_single(results: Sequence[Message | Exception]) -> tuple[int, bytes]:
     first = results[0]
     if isinstance(first, TodokeError):
         return encode_error(first)
@@ -128,9 +136,9 @@ class MessagesController(Controller):
             str | None, HeaderParameter(name="Idempotency-Key", required=False)
         ] = None,
     ) -> Response[bytes]:
-        idem = _idempotency(request, await request.body(), _render_single)
+        idem = _idempotency(request, await request.body(), render_single)
         results = await services_of(request).composer.send(
-            account, [_draft(data)], idempotency=idem
+            account, [draft_of(data)], idempotency=idem
         )
         if isinstance(results, Replay):
             return _answer(results.status_code, results.body, replayed=True)
@@ -168,7 +176,7 @@ class MessagesController(Controller):
             )
         idem = _idempotency(request, await request.body(), _render_batch)
         results = await services.composer.send(
-            account, [_draft(m) for m in data.messages], idempotency=idem
+            account, [draft_of(m) for m in data.messages], idempotency=idem
         )
         if isinstance(results, Replay):
             return _answer(results.status_code, results.body, replayed=True)
