@@ -373,6 +373,7 @@ async def _lookups(
     history: dict[tuple[int, str], list[Recent]] = defaultdict(list)
     t, c = blocklist.c, messages.c
     no_text = sa.null().cast(sa.Text)
+    postgres = conn.dialect.name == "postgresql"
     for chunk in _chunks(numbers):
         parts: list[sa.Select[Any]] = [
             sa.select(
@@ -382,29 +383,29 @@ async def _lookups(
                 t.reason,
                 no_text.label("text"),
                 sa.null().cast(sa.BigInteger).label("created_at"),
-            ).where(t.number.in_(chunk), t.account_id.in_(scopes))
+            ).where(t.number.in_(_numbers(chunk, postgres)), t.account_id.in_(scopes))
         ]
         for account_id, targets in sorted(wanted.items()):
             mine = [n for n in chunk if n in targets]
             if mine:
-                # account_id = ? AND to_number IN (...): an index search on both databases (a
-                # row-value IN is a full index scan on SQLite). The status condition is a
-                # literal so that the planner sees the partial index (status_group <> 5).
-                parts.append(
-                    sa.select(
-                        sa.literal(1).label("kind"),
-                        c.account_id,
-                        c.to_number,
-                        sa.null().cast(sa.String).label("reason"),
-                        c.text,
-                        c.created_at,
-                    ).where(
-                        c.account_id == account_id,
-                        c.to_number.in_(mine),
-                        c.created_at > since,
-                        sa.text(f"messages.status_group <> {REJECTED_GROUP.id}"),
-                    )
+                # The status condition is a literal so that the planner sees the partial
+                # index (account_id, to_number, created_at) WHERE status_group <> 5.
+                recent = sa.select(
+                    sa.literal(1).label("kind"),
+                    c.account_id,
+                    c.to_number,
+                    sa.null().cast(sa.String).label("reason"),
+                    c.text,
+                    c.created_at,
+                ).where(
+                    c.account_id == account_id,
+                    c.created_at > since,
+                    sa.text(f"messages.status_group <> {REJECTED_GROUP.id}"),
                 )
+                # account_id = ? AND to_number IN (...): an index search on both databases
+                # (a row-value IN is a full index scan on SQLite).
+                recent = recent.where(c.to_number.in_(_numbers(mine, postgres)))
+                parts.append(recent)
         statement = parts[0] if len(parts) == 1 else sa.union_all(*parts)
         for r in await conn.execute(statement):
             if r.kind == 1:
@@ -414,6 +415,20 @@ async def _lookups(
             for owner in scope:
                 listed[(owner, r.number)].append((r.account_id, r.reason))
     return listed, history
+
+
+def _numbers(numbers: Sequence[str], postgres: bool) -> Sequence[str] | sa.BindParameter[str]:
+    """An IN list of phone numbers: on PostgreSQL as constants in the statement.
+
+    PostgreSQL hashes a constant IN list and plans the statement with the values it has; a
+    prepared ``IN ($1, …, $500)`` under a generic plan was compared number by number with
+    every candidate row (250-700 ms per 500-message batch at 20,000 stored messages: most of
+    the group commit). The numbers are normalised E.164 (``+`` and digits), and SQLAlchemy
+    quotes literals anyway.
+    """
+    if not postgres:
+        return numbers
+    return sa.bindparam("numbers", list(numbers), expanding=True, literal_execute=True, unique=True)
 
 
 class _Quotas:
