@@ -182,6 +182,7 @@ async def run_simulator(
         SimulatorConfig(host=host, port=port, seed=seed, time_factor=time_factor)
     )
     address = await sim.start()
+    settle_heap()
     print(f"carrier simulator (SMPP SMSC) listening on {address[0]}:{address[1]}", flush=True)
     control: uvicorn.Server | None = None
     control_task: asyncio.Task[None] | None = None
