@@ -3,6 +3,8 @@ IP networks, client addresses behind proxies, and the GCRA rate limiter (with a 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -23,6 +25,7 @@ from todoke.domain.protection import (
 from todoke.domain.status import Cause
 from todoke.services.protection import Protection, ProtectionPolicy
 from todoke.services.ratelimit import RateLimiter
+from todoke.store.protection import _pg_constant
 
 NOW = 1_800_000_000_000
 DEFAULT = ScreenPolicy()
@@ -270,3 +273,23 @@ async def test_sync_shares_consumption_between_processes() -> None:
     clock.now += 2
     a.forget_idle()
     assert len(a) == 0
+
+
+@given(st.text(max_size=30))
+def test_only_numbers_become_sql_constants(value: str) -> None:
+    # The guards' look-up writes phone numbers into the SQL on PostgreSQL (store/protection.py).
+    try:
+        constant = _pg_constant(value)
+    except ValueError:
+        assert not re.fullmatch(r"\+?[0-9]{1,20}", value)
+    else:
+        assert constant == f"'{value}'"
+        assert re.fullmatch(r"'\+?[0-9]{1,20}'", constant)
+
+
+def test_sql_constants_of_numbers_and_ids() -> None:
+    assert _pg_constant("+819012345678") == "'+819012345678'"
+    assert _pg_constant(10001) == "10001"
+    for bad in ("1' OR '1'='1", "+81 90", "", "０９０", "1" * 21):
+        with pytest.raises(ValueError):
+            _pg_constant(bad)
