@@ -30,7 +30,7 @@ from todoke.services.ports import (
     Transition,
 )
 from todoke.store.database import Database
-from todoke.store.fastsql import Batch
+from todoke.store.fastsql import Batch, any_of
 from todoke.store.messages import INSERT_EVENTS as _INSERT_EVENTS
 from todoke.store.messages import row_to_message
 from todoke.store.outbox import fan_out, transition_event
@@ -304,7 +304,10 @@ async def _begin_handler(
         for chunk in _chunks(ids):
             await conn.execute(
                 attempts.update()
-                .where(attempts.c.message_id.in_(chunk), attempts.c.state == "sending")
+                .where(
+                    any_of(attempts.c.message_id, chunk, conn.dialect),
+                    attempts.c.state == "sending",
+                )
                 .values(state="unknown")
             )
         await _INSERT_ATTEMPTS.execute(conn, rows)
@@ -401,7 +404,7 @@ async def _attempt_states(conn: AsyncConnection, attempt_ids: list[str]) -> dict
     found: dict[str, str] = {}
     a = attempts.c
     for chunk in _chunks(attempt_ids):
-        rows = await conn.execute(sa.select(a.id, a.state).where(a.id.in_(chunk)))
+        rows = await conn.execute(sa.select(a.id, a.state).where(any_of(a.id, chunk, conn.dialect)))
         found.update({r.id: r.state for r in rows})
     return found
 
@@ -506,12 +509,21 @@ async def _apply_receipts(
     pairs = sorted({(r.connector, cand) for r in receipts for cand in r.candidates})
     parts_by_key: dict[tuple[str, str], Any] = {}
     p = attempt_parts.c
-    for chunk in _chunks(pairs):
-        rows = await conn.execute(
-            sa.select(p.id, p.attempt_id, p.message_id, p.connector, p.smsc_id).where(
-                sa.tuple_(p.connector, p.smsc_id).in_(chunk)
+    by_connector: dict[str, list[str]] = defaultdict(list)
+    for connector, candidate in pairs:
+        by_connector[connector].append(candidate)
+    # connector = ? AND smsc_id IN (...): the (connector, smsc_id) index, one statement per
+    # connector and chunk (a row-value IN rendered two parameters per candidate).
+    for connector, candidates in sorted(by_connector.items()):
+        rows: list[Any] = []
+        for chunk in _chunks(candidates):
+            rows.extend(
+                await conn.execute(
+                    sa.select(p.id, p.attempt_id, p.message_id, p.connector, p.smsc_id).where(
+                        p.connector == connector, any_of(p.smsc_id, chunk, conn.dialect)
+                    )
+                )
             )
-        )
         for row in rows:
             # With duplicates (a resubmission got the same id), the newest part wins.
             key = (row.connector, row.smsc_id)
@@ -562,7 +574,9 @@ async def _decide_attempts(
     a = attempts.c
     attempt_rows: list[Any] = []
     for chunk in _chunks(attempt_ids):
-        attempt_rows.extend(await conn.execute(sa.select(attempts).where(a.id.in_(chunk))))
+        attempt_rows.extend(
+            await conn.execute(sa.select(attempts).where(any_of(a.id, chunk, conn.dialect)))
+        )
     part_states: dict[str, list[PartState]] = defaultdict(list)
     for chunk in _chunks(attempt_ids):
         for row in await conn.execute(
@@ -572,13 +586,13 @@ async def _decide_attempts(
                 attempt_parts.c.state,
                 attempt_parts.c.stat,
                 attempt_parts.c.err,
-            ).where(attempt_parts.c.attempt_id.in_(chunk))
+            ).where(any_of(attempt_parts.c.attempt_id, chunk, conn.dialect))
         ):
             part_states[row.attempt_id].append(PartState(row.seq, row.state, row.stat, row.err))
     message_ids = sorted({r.message_id for r in attempt_rows})
     found: dict[str, Message] = {}
     for chunk in _chunks(message_ids):
-        query = sa.select(messages).where(messages.c.id.in_(chunk))
+        query = sa.select(messages).where(any_of(messages.c.id, chunk, conn.dialect))
         if conn.dialect.name == "postgresql":
             # Receipts for two parts of one message may be handled by two processes at once:
             # lock the message so that exactly one of them sees every part settled.

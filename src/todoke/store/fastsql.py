@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import Executable
@@ -57,3 +59,19 @@ class Batch:
             return
         sql, order = self.compiled(conn.dialect)
         await conn.exec_driver_sql(sql, [tuple(row[k] for k in order) for row in rows])
+
+
+def any_of(
+    column: sa.ColumnElement[Any], values: Sequence[Any], dialect: Dialect
+) -> sa.ColumnElement[bool]:
+    """``column IN (values)``, written for the hot path of each database.
+
+    On PostgreSQL ``column = ANY($1)`` with the values as one array parameter: the statement
+    is the same whatever the count (one prepared statement, no per-call rendering), where an
+    expanding ``IN ($1, …, $n)`` was rendered and bound element by element on every call (a
+    seventh of the delivery worker's CPU on PostgreSQL). On SQLite the plain ``IN`` list.
+    """
+    if dialect.name != "postgresql":
+        return column.in_(values)
+    array = sa.bindparam(None, list(values), type_=postgresql.ARRAY(column.type))
+    return column == sa.any_(array)
