@@ -94,18 +94,7 @@ class Database:
             kwargs["max_overflow"] = pool_size
             kwargs["pool_pre_ping"] = True
             kwargs["pool_timeout"] = connect_timeout
-            kwargs["connect_args"] = {
-                "timeout": connect_timeout,
-                "command_timeout": 30,
-                # Plan every execution with its own values. asyncpg prepares each statement;
-                # after five runs PostgreSQL may switch it to a generic plan that knows
-                # neither the length of an IN list or array nor the table's size as it grows:
-                # the receipt look-up (connector = $1 AND smsc_id = ANY($2)) then filtered
-                # every part of the connector (22 ms per call at 5,000 parts, growing), and
-                # the guards' IN list compared number by number. Planning these statements
-                # costs a fraction of a millisecond, once per group commit.
-                "server_settings": {"plan_cache_mode": "force_custom_plan"},
-            }
+            kwargs["connect_args"] = {"timeout": connect_timeout, "command_timeout": 30}
         self.engine: AsyncEngine = create_async_engine(async_url(url), **kwargs)
         if self.dialect == "sqlite":
             self._install_sqlite_pragmas(sqlite_synchronous)
