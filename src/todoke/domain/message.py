@@ -23,9 +23,14 @@ class Account:
         return self.role == "agency_viewer"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Message:
-    """One stored message (one row of ``messages``). Times are epoch milliseconds, UTC."""
+    """One stored message (one row of ``messages``). Times are epoch milliseconds, UTC.
+
+    Not frozen (but never changed: copy with ``dataclasses.replace``): a frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__``, five times the cost, and one is
+    made per accepted message (docs/performance.md, Round 3).
+    """
 
     id: str
     account_id: int

@@ -171,7 +171,7 @@ _ALLOWED = (_shift_jis_repertoire() | _GSM7_CHARS | frozenset(_WINDOWS_VARIANTS)
 _GSM7_ALLOWED = _GSM7_CHARS & _ALLOWED  # GSM-7 minus form feed
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per accepted message (see Message)
 class TextInfo:
     """What :func:`analyze` measured about a valid message text."""
 

@@ -30,7 +30,7 @@ from todoke.services.ports import AcceptResult, IdempotencyRequest, Replay
 from todoke.services.templates import TemplateService
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per accepted message (see Message)
 class Draft:
     """One send as an edge received it. With ``template_id`` the text comes from the
     template (``request.text`` must then be empty); ``links`` maps placeholder names to

@@ -42,9 +42,14 @@ def to_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SendRequest:
-    """One message to send, in domain terms (an edge has already parsed its own format)."""
+    """One message to send, in domain terms (an edge has already parsed its own format).
+
+    Not frozen (but never changed: copy with ``dataclasses.replace``): a frozen dataclass's
+    ``__init__`` sets each field through ``object.__setattr__``, five times the cost, and one is
+    made per accepted message (docs/performance.md, Round 3).
+    """
 
     to: str
     text: str

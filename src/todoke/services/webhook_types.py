@@ -14,7 +14,7 @@ from todoke.domain.message import Message
 from todoke.domain.webhooks import RetryPolicy
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: one per accepted message (see Message)
 class NewEvent:
     """An event to record in the outbox (and fan out to the endpoints that want it).
 
